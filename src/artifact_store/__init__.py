@@ -1,0 +1,1 @@
+"""artifact-store: a generic artifact registry and storage gateway."""

@@ -1,0 +1,1 @@
+"""Pure building blocks: digests, canonical CBOR, names, paths, limits, ranges, ids, clock."""
