@@ -1,0 +1,1 @@
+"""The ``artifact-store`` command line: local mode on a data directory (remote mode: issue #3)."""

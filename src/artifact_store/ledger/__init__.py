@@ -1,0 +1,1 @@
+"""The event log, source of truth: event types, body codec, hash chain, append and read."""

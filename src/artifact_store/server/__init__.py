@@ -1,0 +1,1 @@
+"""The HTTP front end (FastAPI): thin routes over ``ArtifactStore``; no business rules."""
