@@ -25,6 +25,7 @@ __all__ = [
     "MAX_LABEL_KEY_BYTES",
     "MAX_LABEL_VALUE_BYTES",
     "MAX_LINKS",
+    "MAX_LINK_REL_BYTES",
     "MAX_MANIFEST_BYTES",
     "MAX_MEDIA_TYPE_BYTES",
     "MAX_NAMESPACE_BYTES",
@@ -77,6 +78,8 @@ MAX_ANNOTATIONS: Final = 256
 MAX_ANNOTATION_KEY_BYTES: Final = 256
 MAX_ANNOTATION_VALUE_BYTES: Final = 16 << 10
 MAX_LINKS: Final = 256
+#: Longest link ``rel`` (``derived-from``, ``evidence-for``, …) in a manifest.
+MAX_LINK_REL_BYTES: Final = 64
 
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
