@@ -1,0 +1,1 @@
+"""The data plane: bytes addressed by sha256, behind the ``BlobStore`` protocol."""

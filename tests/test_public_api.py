@@ -1,0 +1,32 @@
+"""The curated public surface (httpx's exported-members test)."""
+
+import artifact_store
+
+
+def test_all_is_sorted_and_complete() -> None:
+    exported = artifact_store.__all__
+    assert exported == sorted(exported)
+    public = {
+        name
+        for name in vars(artifact_store)
+        if not name.startswith("_")
+        and name
+        not in {
+            "config",
+            "errors",
+            "kernels",
+            "manifest",
+            "store",
+            "blobstore",
+            "ledger",
+            "catalog",
+            "cli",
+            "server",
+        }
+    }
+    assert set(exported) == public
+
+
+def test_every_export_is_documented() -> None:
+    for name in artifact_store.__all__:
+        assert getattr(artifact_store, name).__doc__, name
