@@ -14,7 +14,8 @@ from artifact_store.errors import InvalidRangeError
 
 __all__ = ["ByteRange"]
 
-_SPEC = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
+#: ASCII digits only (RFC 9110 DIGIT): ``\d`` would also match other scripts' digits.
+_SPEC = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from artifact_store.errors import EncodingError
+from artifact_store.errors import EncodingError, InvalidInputError
 from artifact_store.kernels import cbor
 from artifact_store.kernels.clock import format_time, parse_time
 from artifact_store.kernels.limits import MAX_EVENT_BODY_BYTES
@@ -164,22 +164,31 @@ def decode_body(body: bytes) -> Envelope:
     value = cbor.decode(body, max_size=MAX_EVENT_BODY_BYTES)
     if not isinstance(value, dict) or set(value) != _ENVELOPE_KEYS:
         raise EncodingError("event body is not a v1 envelope")
-    if value["v"] != ENVELOPE_VERSION:
+    if type(value["v"]) is not int or value["v"] != ENVELOPE_VERSION:  # True == 1 in Python
         raise EncodingError(f"unsupported event envelope version {value['v']!r}")
     seq, id_text, time_text, actor = value["seq"], value["id"], value["time"], value["actor"]
     if type(seq) is not int or not isinstance(id_text, str) or not isinstance(actor, str):
         raise EncodingError("event envelope fields have the wrong types")
     if not isinstance(time_text, str):
         raise EncodingError("event time must be text")
+    # Only the forms encode_body writes, so that one event has exactly one body.
     try:
         event_id = uuid.UUID(id_text)
     except ValueError as exc:
         raise EncodingError(f"event id is not a UUID: {id_text!r}") from exc
+    if str(event_id) != id_text:
+        raise EncodingError(f"event id is not in canonical UUID form: {id_text!r}")
+    try:
+        time = parse_time(time_text)
+    except InvalidInputError as exc:
+        raise EncodingError(f"event time is not RFC 3339 UTC: {time_text!r}") from exc
+    if format_time(time) != time_text:
+        raise EncodingError(f"event time is not in canonical form: {time_text!r}")
     type_name = value["type"]
     return Envelope(
         seq=seq,
         id=event_id,
-        time=parse_time(time_text),
+        time=time,
         actor=actor,
         payload=payload_from_value(
             type_name if isinstance(type_name, str) else "", value["payload"]
