@@ -24,7 +24,8 @@ class StoreConfig:
     ``create`` initialises an empty store when none exists (else opening one raises
     ``StoreNotInitializedError``); ``upgrade`` applies pending schema migrations on open.
     ``staging_grace`` is how old a staged (in-flight) file must be before it is swept as a
-    crash leftover.
+    crash leftover; ``upload_idle_timeout`` is how long an upload session may sit idle before
+    it expires.
     """
 
     database_url: str
@@ -32,10 +33,16 @@ class StoreConfig:
     create: bool = False
     upgrade: bool = True
     staging_grace: timedelta = timedelta(hours=6)
+    upload_idle_timeout: timedelta = timedelta(hours=24)
 
     @classmethod
     def for_directory(
-        cls, data_dir: Path | str, *, database_url: str | None = None, create: bool = False
+        cls,
+        data_dir: Path | str,
+        *,
+        database_url: str | None = None,
+        create: bool = False,
+        upload_idle_timeout: timedelta = timedelta(hours=24),
     ) -> Self:
         """The embedded default: SQLite catalog and local blobs in one data directory."""
         root = Path(data_dir).expanduser().resolve()
@@ -43,4 +50,5 @@ class StoreConfig:
             database_url=database_url or f"sqlite+aiosqlite:///{root / CATALOG_FILE}",
             blobstore_url=root.as_uri(),
             create=create,
+            upload_idle_timeout=upload_idle_timeout,
         )

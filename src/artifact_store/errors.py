@@ -31,6 +31,7 @@ This module is the leaf of the import graph: it imports nothing of ours.
     │   ├── TagNotFoundError                   tag_not_found
     │   ├── NamespaceNotFoundError             namespace_not_found
     │   ├── UploadNotFoundError                upload_not_found
+    │   │   └── UploadExpiredError             upload_expired
     │   └── EventNotFoundError                 event_not_found
     ├── ConflictError                          conflict
     │   ├── VersionConflictError               version_conflict
@@ -45,6 +46,7 @@ This module is the leaf of the import graph: it imports nothing of ours.
     ├── VerificationError                      verification_failed
     │   ├── DigestMismatchError                digest_mismatch
     │   ├── SizeMismatchError                  size_mismatch
+    │   ├── ChecksumMismatchError              checksum_mismatch
     │   ├── BlobCorruptError                   blob_corrupt
     │   ├── ChainBrokenError                   chain_broken
     │   └── ProofError                         proof_invalid
@@ -66,6 +68,7 @@ __all__ = [
     "BlobCorruptError",
     "BlobNotFoundError",
     "ChainBrokenError",
+    "ChecksumMismatchError",
     "ConflictError",
     "DatabaseUnavailableError",
     "DigestMismatchError",
@@ -100,6 +103,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnsupportedFileError",
+    "UploadExpiredError",
     "UploadNotFoundError",
     "UploadOffsetError",
     "UploadStateError",
@@ -270,6 +274,13 @@ class UploadNotFoundError(NotFoundError):
     title = "Upload session not found"
 
 
+class UploadExpiredError(UploadNotFoundError):
+    """The upload session expired (idle too long); its bytes are or will be removed."""
+
+    code = "upload_expired"
+    title = "Upload session expired"
+
+
 class EventNotFoundError(NotFoundError):
     """No event has this sequence number."""
 
@@ -375,6 +386,13 @@ class SizeMismatchError(VerificationError):
 
     code = "size_mismatch"
     title = "Size mismatch"
+
+
+class ChecksumMismatchError(VerificationError):
+    """A chunk's ``Upload-Checksum`` does not match its bytes; the chunk was discarded."""
+
+    code = "checksum_mismatch"
+    title = "Chunk checksum mismatch"
 
 
 class BlobCorruptError(VerificationError):

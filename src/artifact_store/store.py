@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -23,12 +24,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from artifact_store.blobstore.base import BlobStore, PutResult
 from artifact_store.blobstore.registry import open_blobstore
 from artifact_store.catalog import queries
+from artifact_store.catalog import uploads as upload_rows
 from artifact_store.catalog.db import Database
 from artifact_store.catalog.migrate import is_initialized, upgrade
 from artifact_store.catalog.ops import execute
 from artifact_store.catalog.projections import project
 from artifact_store.catalog.rebuild import RebuildReport, rebuild_views
-from artifact_store.catalog.records import BlobRecord, PackageInfo, PackageQuery, Page, TagInfo
+from artifact_store.catalog.records import (
+    BlobRecord,
+    PackageInfo,
+    PackageQuery,
+    Page,
+    StoredBlob,
+    TagInfo,
+    UploadSession,
+)
 from artifact_store.config import StoreConfig
 from artifact_store.errors import (
     ArtifactStoreError,
@@ -43,8 +53,9 @@ from artifact_store.errors import (
     TagNotFoundError,
     VersionConflictError,
 )
+from artifact_store.ingest.uploads import Uploads
 from artifact_store.kernels.clock import Clock, SystemClock, format_time
-from artifact_store.kernels.digest import Digest, DigestPair, digest_file
+from artifact_store.kernels.digest import Digest, DigestPair, Expected, digest_file
 from artifact_store.kernels.limits import MAX_MANIFEST_BYTES
 from artifact_store.kernels.names import (
     PackageName,
@@ -88,7 +99,9 @@ __all__ = [
     "PackageQuery",
     "Page",
     "RebuildReport",
+    "StoredBlob",
     "TagInfo",
+    "UploadSession",
     "VerifyProblem",
     "VerifyReport",
     "event_to_json",
@@ -153,17 +166,27 @@ async def open_store(config: StoreConfig, *, clock: Clock | None = None) -> Arti
     except BaseException:
         await db.close()
         raise
-    return ArtifactStore(db, blobs, clock or SystemClock())
+    return ArtifactStore(
+        db, blobs, clock or SystemClock(), upload_idle_timeout=config.upload_idle_timeout
+    )
 
 
 class ArtifactStore:
     """Blobs, packages, tags and the event log behind one async API."""
 
-    def __init__(self, db: Database, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        clock: Clock,
+        *,
+        upload_idle_timeout: timedelta = timedelta(hours=24),
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._clock = clock
         self._appended = asyncio.Event()
+        self._uploads = Uploads(db, blobs, clock, idle=upload_idle_timeout)
 
     async def __aenter__(self) -> Self:
         return self
@@ -229,23 +252,34 @@ class ArtifactStore:
         *,
         actor: str,
         expected: DigestPair | None = None,
-    ) -> BlobRecord:
+        digest: str | None = None,
+    ) -> StoredBlob:
         """Store bytes (a stream or a local file), hashing both digests in one pass.
 
+        ``expected`` (all of sha256, blake3, size) or ``digest`` (a claimed ``sha256:`` or
+        ``blake3:`` digest) are checked before anything is published. ``created`` says whether
+        the store did not hold the blob before.
+
         Raises:
-            DigestMismatchError, SizeMismatchError: ``expected`` does not match; nothing stored.
+            InvalidDigestError: a malformed ``digest``.
+            DigestMismatchError, SizeMismatchError: the bytes are not what was claimed; nothing
+                is stored.
             PayloadTooLargeError: over ``MAX_BLOB_SIZE``.
         """
+        claim: DigestPair | Expected | None = expected
+        if digest is not None:
+            claim = Expected.of(Digest.parse(digest))
         if isinstance(source, Path):
-            result = await self._blobs.put_file(source, expected=expected)
+            result = await self._blobs.put_file(source, expected=claim)
         else:
-            result = await self._blobs.put(source, expected=expected)
+            result = await self._blobs.put(source, expected=claim)
         async with self._db.write() as conn:
-            await self._record(conn, await self._register(conn, [result.digests]), actor=actor)
+            payloads = await self._register(conn, [result.digests])
+            await self._record(conn, payloads, actor=actor)
             record = await queries.find_blob(conn, result.digests.sha256)
         self._notify()
         assert record is not None  # noqa: S101 - registered in this very transaction
-        return record
+        return StoredBlob(record, created=bool(payloads))
 
     async def stat_blob(self, digest: str) -> BlobRecord:
         """The catalog's record of a blob, by ``sha256:`` or ``blake3:`` digest.
@@ -280,9 +314,80 @@ class ArtifactStore:
             byte_range.resolve(record.size)  # InvalidRangeError before any byte moves
         return record, self._blobs.open(record.sha256, byte_range, size=record.size)
 
+    # --- upload sessions (resumable) -------------------------------------------------------
+
+    async def create_upload(self, *, actor: str, length: int | None = None) -> UploadSession:
+        """Open a resumable upload session (``length``: the total size, when known)."""
+        return await self._uploads.create(actor=actor, length=length)
+
+    async def append_upload(
+        self,
+        upload_id: str,
+        *,
+        offset: int,
+        chunks: AsyncIterable[bytes],
+        actor: str,
+        checksum_sha256: bytes | None = None,
+    ) -> UploadSession:
+        """Append a chunk at ``offset`` (the session's durable offset); see ``ingest.uploads``.
+
+        Raises:
+            UploadOffsetError: ``offset`` is not the session's (``extra['offset']`` is).
+            ChecksumMismatchError: the chunk did not match ``checksum_sha256``; discarded.
+            UploadNotFoundError, UploadExpiredError, UploadStateError, PayloadTooLargeError.
+        """
+        return await self._uploads.append(
+            upload_id, offset=offset, chunks=chunks, checksum_sha256=checksum_sha256
+        )
+
+    async def upload_status(self, upload_id: str) -> UploadSession:
+        """The session's durable offset, length and expiry."""
+        return await self._uploads.status(upload_id)
+
+    async def finalize_upload(self, upload_id: str, *, digest: str, actor: str) -> StoredBlob:
+        """Check the staged bytes against ``digest`` (``sha256:`` or ``blake3:``) and publish.
+
+        Raises:
+            DigestMismatchError: naming expected and actual; nothing stored, session failed.
+            UploadNotFoundError, UploadExpiredError, UploadStateError.
+        """
+        claimed = Digest.parse(digest)
+        async with self._uploads.lock(upload_id):
+            session, pair = await self._uploads.digests(upload_id)
+            actual = Digest(claimed.algorithm, getattr(pair, claimed.algorithm))
+            if actual != claimed:
+                failed = await self._uploads.end(session, ok=False)
+                async with self._db.write() as conn:
+                    await upload_rows.save_session(conn, failed)
+                raise DigestMismatchError(
+                    f"the uploaded bytes hash to {actual}, not {claimed}; nothing was stored",
+                    expected=str(claimed),
+                    actual=str(actual),
+                )
+            await self._blobs.stage_publish(upload_id, pair)
+            done = await self._uploads.end(session, ok=True)
+            async with self._db.write() as conn:
+                payloads = await self._register(conn, [pair])
+                await self._record(conn, payloads, actor=actor)
+                await upload_rows.save_session(conn, done)
+                record = await queries.find_blob(conn, pair.sha256)
+        self._notify()
+        assert record is not None  # noqa: S101 - registered in this very transaction
+        return StoredBlob(record, created=bool(payloads))
+
+    async def abort_upload(self, upload_id: str, *, actor: str) -> None:
+        """Remove an upload session and its staged bytes."""
+        await self._uploads.abort(upload_id)
+
+    async def expire_uploads(self) -> int:
+        """Expire sessions idle past their timeout (the janitor); returns how many."""
+        return await self._uploads.expire()
+
     # --- packages --------------------------------------------------------------------------
 
-    async def commit_package(self, manifest: Manifest | bytes, *, actor: str) -> CommitResult:
+    async def commit_package(
+        self, manifest: Manifest | bytes, *, actor: str, tags: Sequence[str] = ()
+    ) -> CommitResult:
         """Commit a package version described by ``manifest`` (a value or its canonical CBOR).
 
         Re-committing the identical manifest is a no-op; a different manifest at an existing
@@ -300,7 +405,9 @@ class ArtifactStore:
         else:
             manifest = validate_manifest(manifest)
             data = encode_manifest(manifest)
-        return await self._commit(manifest, data, new_blobs=[], tags=(), actor=actor)
+        for tag in tags:
+            validate_tag(tag)
+        return await self._commit(manifest, data, new_blobs=[], tags=tags, actor=actor)
 
     async def _commit(
         self,
@@ -701,8 +808,22 @@ class ArtifactStore:
             return await queries.dump_views(conn)
 
     async def ping(self) -> None:
-        """Raise unless the database answers (readiness)."""
+        """Raise unless the database answers (liveness of the catalog)."""
         await self._db.ping()
+
+    async def check_ready(self) -> None:
+        """Raise ``DatabaseUnavailableError`` or ``StorageUnavailableError`` unless both the
+        database and the blob store answer (readiness)."""
+        await self._db.ping()
+        await self._blobs.exists("0" * 64)
+
+    async def stats(self) -> dict[str, int]:
+        """Counts for monitoring: stored blobs, live packages, events, open upload sessions."""
+        async with self._db.read() as conn:
+            counts = await queries.counts(conn)
+            counts["events"] = (await log.head(conn)).seq
+        counts["open_uploads"] = await self._uploads.count_open()
+        return counts
 
 
 def event_to_json(event: Event[Payload]) -> dict[str, object]:

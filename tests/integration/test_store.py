@@ -59,7 +59,7 @@ def _manifest(files: list[FileEntry], *, version: str = "1.0", name: str = "repo
 
 
 async def _put(store: ArtifactStore, data: bytes) -> FileEntry:
-    record = await store.put_blob(_chunks(data), actor=ACTOR)
+    record = (await store.put_blob(_chunks(data), actor=ACTOR)).record
     return FileEntry(
         path="x",
         size=record.size,
@@ -71,7 +71,9 @@ async def _put(store: ArtifactStore, data: bytes) -> FileEntry:
 
 async def test_put_blob_gives_both_digests(store: ArtifactStore) -> None:
     data = b"hello world" * 1000
-    record = await store.put_blob(_chunks(data, 1000), actor=ACTOR)
+    stored = await store.put_blob(_chunks(data, 1000), actor=ACTOR)
+    assert stored.created
+    record = stored.record
     assert record.sha256 == hashlib.sha256(data).hexdigest()
     assert record.blake3 == blake3.blake3(data).hexdigest()
     assert record.size == len(data)
@@ -82,8 +84,8 @@ async def test_put_blob_gives_both_digests(store: ArtifactStore) -> None:
 
 
 async def test_put_same_blob_twice_records_one_event(store: ArtifactStore) -> None:
-    await store.put_blob(_chunks(b"same"), actor=ACTOR)
-    await store.put_blob(_chunks(b"same"), actor=ACTOR)
+    assert (await store.put_blob(_chunks(b"same"), actor=ACTOR)).created
+    assert not (await store.put_blob(_chunks(b"same"), actor=ACTOR)).created
     events = await store.events()
     assert [e.type for e in events] == ["blob.stored"]
 
@@ -94,6 +96,16 @@ async def test_put_blob_with_wrong_expected_digest_stores_nothing(store: Artifac
         await store.put_blob(_chunks(b"data"), expected=wrong, actor=ACTOR)
     assert await store.events() == []
     assert await store.missing_blobs([f"sha256:{digest_bytes(b'data').sha256}"])
+
+
+async def test_put_blob_checks_a_claimed_digest(store: ArtifactStore) -> None:
+    with pytest.raises(DigestMismatchError):
+        await store.put_blob(_chunks(b"real"), digest=f"sha256:{'0' * 64}", actor=ACTOR)
+    assert await store.events() == []
+    good = f"sha256:{hashlib.sha256(b'real').hexdigest()}"
+    assert (await store.put_blob(_chunks(b"real"), digest=good, actor=ACTOR)).created
+    b3 = f"blake3:{blake3.blake3(b'real').hexdigest()}"
+    assert not (await store.put_blob(_chunks(b"real"), digest=b3, actor=ACTOR)).created
 
 
 async def test_commit_resolve_and_read_file(store: ArtifactStore) -> None:

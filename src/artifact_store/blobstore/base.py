@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from artifact_store.kernels.digest import DigestPair
+from artifact_store.kernels.digest import DigestPair, Expected
 from artifact_store.kernels.limits import MAX_BLOB_SIZE
 from artifact_store.kernels.ranges import ByteRange
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "PutResult"]
+__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "PutResult", "StagedWriter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,8 @@ class BlobWriter(Protocol):
 
         The caller vouches that ``digests`` were computed over exactly the written bytes.
         Returns True when this call created the blob, False when it already existed (the
-        staged copy is then discarded, the existing blob untouched). Idempotent.
+        staged copy is then discarded, the existing blob untouched). Idempotent: a repeated
+        call with the same digests returns the first call's result.
 
         Raises:
             SizeMismatchError: ``digests.size`` differs from the bytes written.
@@ -78,6 +79,35 @@ class BlobWriter(Protocol):
 
     async def abort(self) -> None:
         """Discard the staged bytes. Idempotent, and a no-op after commit (safe in ``finally``)."""
+        ...
+
+
+class StagedWriter(Protocol):
+    """Appends to the staged bytes of one resumable upload session."""
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` (not yet durable).
+
+        Raises:
+            StorageUnavailableError: the write failed.
+        """
+        ...
+
+    async def sync(self) -> int:
+        """Make everything written durable; return the durable size.
+
+        Raises:
+            StorageUnavailableError: the flush failed; nothing written since the last sync may
+                be assumed durable.
+        """
+        ...
+
+    async def truncate(self, size: int) -> None:
+        """Cut the staged bytes back to ``size`` (a discarded chunk) and make that durable."""
+        ...
+
+    async def close(self) -> None:
+        """Release the handle (idempotent); unsynced bytes may be lost."""
         ...
 
 
@@ -92,7 +122,7 @@ class BlobStore(Protocol):
         self,
         chunks: AsyncIterable[bytes],
         *,
-        expected: DigestPair | None = None,
+        expected: DigestPair | Expected | None = None,
         limit: int = MAX_BLOB_SIZE,
     ) -> PutResult:
         """Stream ``chunks`` in, hashing both digests in the same pass, and publish.
@@ -106,7 +136,9 @@ class BlobStore(Protocol):
         """
         ...
 
-    async def put_file(self, path: Path, *, expected: DigestPair | None = None) -> PutResult:
+    async def put_file(
+        self, path: Path, *, expected: DigestPair | Expected | None = None
+    ) -> PutResult:
         """Like :meth:`put` for a local file; backends may use a faster path (same contract)."""
         ...
 
@@ -153,4 +185,34 @@ class BlobStore(Protocol):
 
     async def close(self) -> None:
         """Release resources (connections, threads). Idempotent."""
+        ...
+
+    # --- resumable upload sessions: bytes staged under an upload id, surviving restarts ---
+
+    async def staged_size(self, upload_id: str) -> int | None:
+        """The staged length of the session's bytes, or None when nothing is staged."""
+        ...
+
+    async def stage_append(self, upload_id: str, *, at: int) -> StagedWriter:
+        """Open the session's staged bytes for appending at ``at`` (creating them when ``at`` is
+        0 and nothing is staged). Staged bytes beyond ``at`` (written but never acknowledged,
+        e.g. before a crash) are cut off first.
+
+        Raises:
+            UploadStateError: fewer than ``at`` bytes are staged (the staged bytes were lost).
+            StorageUnavailableError: the backend failed.
+        """
+        ...
+
+    def stage_read(self, upload_id: str, *, stop: int) -> AsyncIterator[bytes]:
+        """The first ``stop`` staged bytes, in bounded chunks (to re-hash after a restart)."""
+        ...
+
+    async def stage_publish(self, upload_id: str, digests: DigestPair) -> bool:
+        """Publish the staged bytes create-only as the blob ``digests.sha256`` (durably, as
+        ``BlobWriter.commit``) and drop the staging; True when this created the blob."""
+        ...
+
+    async def stage_discard(self, upload_id: str) -> None:
+        """Remove the session's staged bytes (idempotent)."""
         ...

@@ -26,6 +26,7 @@ from artifact_store.kernels.limits import MAX_PAGE_SIZE
 from artifact_store.manifest import FileEntry
 
 __all__ = [
+    "counts",
     "dump_views",
     "find_blob",
     "find_blob_by_blake3",
@@ -311,6 +312,17 @@ async def packages_using_blobs(
         for row in rows:
             out.setdefault(row.blob, []).append(f"{row.namespace}/{row.name}@{row.version}")
     return out
+
+
+async def counts(conn: AsyncConnection) -> dict[str, int]:
+    """Stored blobs and live (not deleted) packages."""
+    blob_count = await conn.execute(
+        select(func.count()).select_from(blobs).where(blobs.c.state == "stored")
+    )
+    package_count = await conn.execute(
+        select(func.count()).select_from(packages).where(packages.c.deleted_seq.is_(None))
+    )
+    return {"blobs": int(blob_count.scalar_one()), "packages": int(package_count.scalar_one())}
 
 
 async def dump_views(conn: AsyncConnection) -> dict[str, list[tuple[Any, ...]]]:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
 
-__all__ = ["BlobRecord", "Page", "PackageInfo", "PackageQuery", "TagInfo"]
+__all__ = [
+    "BlobRecord",
+    "PackageInfo",
+    "PackageQuery",
+    "Page",
+    "SessionEvent",
+    "SessionState",
+    "StoredBlob",
+    "TagInfo",
+    "UploadSession",
+]
+
+type SessionState = Literal["open", "completed", "failed", "expired"]
+type SessionEvent = Literal["append", "finalize_ok", "finalize_mismatch", "expire"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,3 +107,38 @@ class Page[T]:
 
     items: list[T]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob the store holds, and whether the call that returned it stored it first."""
+
+    record: BlobRecord
+    created: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadSession:
+    """One session as stored in the ``upload_sessions`` table."""
+
+    id: str
+    actor: str
+    state: SessionState
+    offset: int
+    length: int | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    namespace: str | None = None
+    claimed_digest: str | None = None
+
+    def touched(
+        self, now: datetime, idle: timedelta, *, offset: int | None = None
+    ) -> UploadSession:
+        """The session after activity at ``now`` (and a new offset)."""
+        return replace(
+            self,
+            offset=self.offset if offset is None else offset,
+            updated_at=now,
+            expires_at=now + idle,
+        )

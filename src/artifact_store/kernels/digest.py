@@ -32,6 +32,7 @@ __all__ = [
     "ALGORITHMS",
     "Digest",
     "DigestPair",
+    "Expected",
     "Digester",
     "ThreadedDigester",
     "adigest_chunks",
@@ -111,6 +112,23 @@ class DigestPair:
     def blake3_digest(self) -> str:
         """``blake3:<hex>``."""
         return f"blake3:{self.blake3}"
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What a caller claims about bytes it is sending: any of sha256, blake3 (bare hex) and
+    size. Fields left None are not checked."""
+
+    sha256: str | None = None
+    blake3: str | None = None
+    size: int | None = None
+
+    @classmethod
+    def of(cls, digest: Digest) -> Expected:
+        """The claim that the bytes have this digest."""
+        if digest.algorithm == "sha256":
+            return cls(sha256=digest.hex)
+        return cls(blake3=digest.hex)
 
 
 class Digester:

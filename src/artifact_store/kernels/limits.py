@@ -20,6 +20,7 @@ __all__ = [
     "MAX_BLOB_SIZE",
     "MAX_EVENT_BODY_BYTES",
     "MAX_FILES",
+    "MAX_JSON_BODY_BYTES",
     "MAX_KIND_BYTES",
     "MAX_LABELS",
     "MAX_LABEL_KEY_BYTES",
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_LINK_REL_BYTES",
     "MAX_MANIFEST_BYTES",
     "MAX_MEDIA_TYPE_BYTES",
+    "MAX_MISSING_QUERY",
     "MAX_NAMESPACE_BYTES",
     "MAX_NAME_BYTES",
     "MAX_PAGE_SIZE",
@@ -80,6 +82,11 @@ MAX_ANNOTATION_VALUE_BYTES: Final = 16 << 10
 MAX_LINKS: Final = 256
 #: Longest link ``rel`` (``derived-from``, ``evidence-for``, …) in a manifest.
 MAX_LINK_REL_BYTES: Final = 64
+
+#: Largest JSON request body other than a manifest (tag targets, missing-blob queries).
+MAX_JSON_BODY_BYTES: Final = 1 << 20
+#: Most digests one "which blobs are missing" query may ask about.
+MAX_MISSING_QUERY: Final = 10_000
 
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000

@@ -1,0 +1,1 @@
+"""Bytes in: the upload-session state machine and the resumable upload orchestration."""

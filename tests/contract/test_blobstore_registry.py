@@ -1,0 +1,52 @@
+"""``open_blobstore``: URL schemes to backends."""
+
+from pathlib import Path
+
+import pytest
+
+from artifact_store.blobstore.layout import BLOB_PREFIX, STAGING_DIR
+from artifact_store.blobstore.local import LocalBlobStore
+from artifact_store.blobstore.memory import MemoryBlobStore
+from artifact_store.blobstore.registry import known_schemes, open_blobstore
+from artifact_store.errors import InvalidInputError
+
+
+def test_registry_opens_file_urls_and_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_url = open_blobstore(f"file://{tmp_path}/a")
+    assert isinstance(by_url, LocalBlobStore)
+    assert by_url.root == tmp_path / "a"
+    assert (tmp_path / "a" / BLOB_PREFIX).is_dir()
+    assert (tmp_path / "a" / STAGING_DIR).is_dir()
+    by_path = open_blobstore(str(tmp_path / "b"))
+    assert isinstance(by_path, LocalBlobStore)
+    assert by_path.root == tmp_path / "b"
+    monkeypatch.chdir(tmp_path)
+    relative = open_blobstore("c")
+    assert isinstance(relative, LocalBlobStore)
+    assert relative.root == tmp_path / "c"
+    spaced = open_blobstore(f"file://{tmp_path}/with%20space")
+    assert isinstance(spaced, LocalBlobStore)
+    assert spaced.root == tmp_path / "with space"
+
+
+def test_registry_opens_memory() -> None:
+    first, second = open_blobstore("memory://"), open_blobstore("memory://")
+    assert isinstance(first, MemoryBlobStore)
+    assert first is not second
+
+
+def test_registry_rejects_unknown_schemes() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        open_blobstore("ftp://example.com/x")
+    assert caught.value.extra["known"] == known_schemes() == ["file", "memory"]
+    assert "file, memory" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["", "  ", "file://host/dir", "file:relative/dir", "file:///x?y=1", "memory://x"]
+)
+def test_registry_rejects_malformed_urls(url: str) -> None:
+    with pytest.raises(InvalidInputError):
+        open_blobstore(url)
