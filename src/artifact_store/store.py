@@ -163,11 +163,16 @@ async def open_store(config: StoreConfig, *, clock: Clock | None = None) -> Arti
             if config.create or config.upgrade:
                 await upgrade(conn)
         blobs = open_blobstore(config.blobstore_url)
+        await blobs.sweep_staging(config.staging_grace)
     except BaseException:
         await db.close()
         raise
     return ArtifactStore(
-        db, blobs, clock or SystemClock(), upload_idle_timeout=config.upload_idle_timeout
+        db,
+        blobs,
+        clock or SystemClock(),
+        upload_idle_timeout=config.upload_idle_timeout,
+        staging_grace=config.staging_grace,
     )
 
 
@@ -181,8 +186,10 @@ class ArtifactStore:
         clock: Clock,
         *,
         upload_idle_timeout: timedelta = timedelta(hours=24),
+        staging_grace: timedelta = timedelta(hours=6),
     ) -> None:
         self._db = db
+        self._staging_grace = staging_grace
         self._blobs = blobs
         self._clock = clock
         self._appended = asyncio.Event()
@@ -380,8 +387,11 @@ class ArtifactStore:
         await self._uploads.abort(upload_id)
 
     async def expire_uploads(self) -> int:
-        """Expire sessions idle past their timeout (the janitor); returns how many."""
-        return await self._uploads.expire()
+        """The janitor: expire sessions idle past their timeout (returns how many) and sweep
+        staged writes a crash left behind."""
+        expired = await self._uploads.expire()
+        await self._blobs.sweep_staging(self._staging_grace)
+        return expired
 
     # --- packages --------------------------------------------------------------------------
 
@@ -540,9 +550,12 @@ class ArtifactStore:
             if existing is not None:  # compare only: hash, store nothing
                 pair = await asyncio.to_thread(digest_file, item.source)
             else:
-                result: PutResult = await self._blobs.put_file(item.source)
+                result: PutResult = await self._blobs.put_file(
+                    item.source, progress=None if progress is None else progress.advance
+                )
                 pair = result.digests
                 pairs.append(pair)
+                return pair
             if progress is not None:
                 progress.advance(item.size)
             return pair

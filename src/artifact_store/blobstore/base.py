@@ -14,8 +14,9 @@ Errors: backends translate ``OSError`` and client-library errors into ``errors.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -137,9 +138,14 @@ class BlobStore(Protocol):
         ...
 
     async def put_file(
-        self, path: Path, *, expected: DigestPair | Expected | None = None
+        self,
+        path: Path,
+        *,
+        expected: DigestPair | Expected | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> PutResult:
-        """Like :meth:`put` for a local file; backends may use a faster path (same contract)."""
+        """Like :meth:`put` for a local file; backends may use a faster path (same contract).
+        ``progress`` is called with the byte count of each chunk read (from any thread)."""
         ...
 
     async def stat(self, sha256: str) -> BlobInfo | None:
@@ -185,6 +191,11 @@ class BlobStore(Protocol):
 
     async def close(self) -> None:
         """Release resources (connections, threads). Idempotent."""
+        ...
+
+    async def sweep_staging(self, older_than: timedelta) -> int:
+        """Remove staged writes older than ``older_than`` that no writer holds (crash
+        leftovers of ``begin``/``put``; upload-session bytes are not touched). Returns how many."""
         ...
 
     # --- resumable upload sessions: bytes staged under an upload id, surviving restarts ---

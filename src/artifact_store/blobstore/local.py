@@ -807,7 +807,11 @@ class LocalBlobStore:
             await asyncio.to_thread(_cleanup, writer, digester)
 
     async def put_file(
-        self, path: Path, *, expected: DigestPair | Expected | None = None
+        self,
+        path: Path,
+        *,
+        expected: DigestPair | Expected | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> PutResult:
         """Store a local file; the whole read→hash→write→fsync loop runs in one worker thread.
 
@@ -818,9 +822,14 @@ class LocalBlobStore:
             PayloadTooLargeError: the file is larger than ``MAX_BLOB_SIZE``.
             StorageUnavailableError: the filesystem failed; nothing is published.
         """
-        return await asyncio.to_thread(self.put_file_sync, Path(path), expected)
+        return await asyncio.to_thread(self.put_file_sync, Path(path), expected, progress)
 
-    def put_file_sync(self, path: Path, expected: DigestPair | Expected | None = None) -> PutResult:
+    def put_file_sync(
+        self,
+        path: Path,
+        expected: DigestPair | Expected | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PutResult:
         """Blocking :meth:`put_file`."""
         try:
             src = os.open(path, _READ_FLAGS)
@@ -856,6 +865,8 @@ class LocalBlobStore:
                             break
                         digester.update(chunk)  # queued to the hash threads, then written
                         writer.write_locked(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
                 digests = digester.finish()
                 check_expected(expected, digests)
                 created = writer.commit_sync(digests)

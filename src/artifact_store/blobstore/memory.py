@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
@@ -189,7 +190,11 @@ class MemoryBlobStore:
             await writer.abort()
 
     async def put_file(
-        self, path: Path, *, expected: DigestPair | Expected | None = None
+        self,
+        path: Path,
+        *,
+        expected: DigestPair | Expected | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> PutResult:
         """Read a local file (in a worker thread) and publish it.
 
@@ -209,6 +214,8 @@ class MemoryBlobStore:
             ) from exc
         digests = digest_bytes(data)
         check_expected(expected, digests)
+        if progress is not None:
+            progress(len(data))
         return PutResult(digests, self.publish(digests.sha256, data))
 
     def publish(self, sha256: str, data: bytes) -> bool:
@@ -281,6 +288,10 @@ class MemoryBlobStore:
             BlobCorruptError: size, sha256 or blake3 differ from ``expected``.
         """
         check_stored(expected, digest_bytes(self._get(expected.sha256)))
+
+    async def sweep_staging(self, older_than: timedelta) -> int:
+        """Nothing outlives a crash in memory; always 0."""
+        return 0
 
     async def close(self) -> None:
         """Nothing to release; idempotent."""
