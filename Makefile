@@ -11,7 +11,7 @@ PORT ?= 8080
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet --compile-bytecode
 
 run: setup
 	$(UV) run artifact-store serve --host $(HOST) --port $(PORT)

@@ -22,6 +22,7 @@ This module is the leaf of the import graph: it imports nothing of ours.
     │   ├── EncodingError                      encoding_invalid
     │   │   └── NonCanonicalError              encoding_noncanonical
     │   ├── UnsupportedFileError               file_unsupported
+    │   ├── MethodNotAllowedError              method_not_allowed
     │   └── LimitExceededError                 limit_exceeded
     │       └── PayloadTooLargeError           payload_too_large
     ├── NotFoundError (LookupError)            not_found
@@ -87,6 +88,7 @@ __all__ = [
     "LimitExceededError",
     "LockedError",
     "ManifestInvalidError",
+    "MethodNotAllowedError",
     "MissingBlobsError",
     "NamespaceNotFoundError",
     "NonCanonicalError",
@@ -206,6 +208,13 @@ class UnsupportedFileError(InvalidInputError):
 
     code = "file_unsupported"
     title = "Unsupported file type"
+
+
+class MethodNotAllowedError(InvalidInputError):
+    """The resource exists but does not support this HTTP method."""
+
+    code = "method_not_allowed"
+    title = "Method not allowed"
 
 
 class LimitExceededError(InvalidInputError):

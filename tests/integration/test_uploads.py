@@ -215,3 +215,10 @@ async def test_resume_after_restart_rehashes_the_prefix(
         assert stored.record.blake3 == blake3.blake3(DATA).hexdigest()
     finally:
         await second.close()
+
+
+async def test_empty_upload_gives_the_empty_blob(store: ArtifactStore) -> None:
+    session = await store.create_upload(actor=ACTOR, length=0)
+    stored = await store.finalize_upload(session.id, digest=_sha(b""), actor=ACTOR)
+    assert stored.record.size == 0
+    assert await _read_blob(store, _sha(b"")) == b""

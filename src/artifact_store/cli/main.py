@@ -1,9 +1,12 @@
-"""The ``artifact-store`` command (typer): parse, call one ``ArtifactStore`` method, render.
+"""The ``artifact-store`` command (typer): parse, call one backend method, render.
 
 Local mode works on a data directory (``--data``, env ``ARTIFACT_STORE_DATA``, default
-``./artifact-store-data``) with an optional PostgreSQL catalog (``--database-url``). No business
-rule lives here; every behaviour is the library's. ``serve`` starts the HTTP server by import
-string, so this package never imports ``server``.
+``./artifact-store-data``) with an optional PostgreSQL catalog (``--database-url``). Remote mode
+(``--url``, env ``ARTIFACT_STORE_URL``) talks to a server through the SDK. Both run the same
+commands through one ``StoreAPI`` (``backend.py``), so the output and the exit codes are the
+same; ``init``, ``verify``, ``rebuild-views`` and ``serve`` work on a data directory and say so
+(exit 2) in remote mode. No business rule lives here; every behaviour is the library's.
+``serve`` starts the HTTP server by import string, so this package never imports ``server``.
 """
 
 import asyncio
@@ -19,13 +22,15 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from artifact_store.cli.backend import EventView, StoreAPI, event_json, local, remote
 from artifact_store.cli.output import emit_json, err, fail, progress_bar, to_jsonable
+from artifact_store.client import AsyncClient
 from artifact_store.config import StoreConfig
 from artifact_store.errors import ArtifactStoreError, InvalidInputError, InvalidRefError
 from artifact_store.kernels.clock import format_time, parse_time
 from artifact_store.kernels.names import PackageRef
 from artifact_store.manifest import Producer, manifest_to_json
-from artifact_store.store import ArtifactStore, PackageQuery, event_to_json, open_store
+from artifact_store.store import ArtifactStore, PackageQuery, open_store
 
 app = typer.Typer(
     name="artifact-store",
@@ -43,6 +48,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 class _Context:
     data: Path = Path(DEFAULT_DATA)
     database_url: str | None = None
+    url: str | None = None
 
 
 CTX = _Context()
@@ -65,9 +71,19 @@ def _global(
             "e.g. postgresql://user@host/db.",
         ),
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="ARTIFACT_STORE_URL",
+            help="Remote mode: the server to talk to, e.g. http://127.0.0.1:8080 "
+            "(instead of a local data directory).",
+        ),
+    ] = None,
 ) -> None:
     CTX.data = data
     CTX.database_url = database_url
+    CTX.url = url or None
 
 
 def _actor() -> str:
@@ -77,21 +93,55 @@ def _actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-def _run(
-    work: Callable[[ArtifactStore], Awaitable[int | None]], *, as_json: bool, create: bool = False
-) -> None:
-    """Open the store, run ``work``, close it; map library errors to one line and an exit code."""
+async def _open_local(*, create: bool = False) -> ArtifactStore:
+    config = StoreConfig.for_directory(CTX.data, database_url=CTX.database_url, create=create)
+    return await open_store(config)
+
+
+def _run(work: Callable[[StoreAPI], Awaitable[int | None]], *, as_json: bool) -> None:
+    """Open the backend (local store or remote server), run ``work``, close it; map library
+    errors to one line and an exit code."""
 
     async def main() -> int | None:
-        config = StoreConfig.for_directory(CTX.data, database_url=CTX.database_url, create=create)
-        store = await open_store(config)
+        backend = remote(AsyncClient(CTX.url)) if CTX.url else local(await _open_local())
+        try:
+            return await work(backend)
+        finally:
+            await backend.close()
+
+    code = _guard(main(), as_json=as_json)
+    raise typer.Exit(code)
+
+
+def _run_local(
+    command: str,
+    work: Callable[[ArtifactStore], Awaitable[int | None]],
+    *,
+    as_json: bool,
+    create: bool = False,
+) -> None:
+    """Like :func:`_run` for the commands that work on a data directory only."""
+    _require_local(command)
+
+    async def main() -> int | None:
+        store = await _open_local(create=create)
         try:
             return await work(store)
         finally:
             await store.close()
 
-    code = _guard(main(), as_json=as_json)
-    raise typer.Exit(code)
+    raise typer.Exit(_guard(main(), as_json=as_json))
+
+
+def _require_local(command: str) -> None:
+    if CTX.url:
+        err.print(
+            f"error: '{command}' needs a local data directory (--data); "
+            "it is not available with --url",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def _guard(coro: Coroutine[Any, Any, int | None], *, as_json: bool) -> int:
@@ -130,7 +180,7 @@ def init(as_json: JsonOpt = False) -> None:
         else:
             print(f"initialised store in {CTX.data.resolve()} ({store.dialect})")
 
-    _run(work, as_json=as_json, create=True)
+    _run_local("init", work, as_json=as_json, create=True)
 
 
 @app.command()
@@ -153,7 +203,7 @@ def push(
 ) -> None:
     """Store a directory tree as one immutable package version."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         parsed = PackageRef.parse(ref)
         if parsed.kind != "version" or parsed.name is None or parsed.version is None:
             raise InvalidRefError(f"push needs namespace/name@version, got {ref!r}", ref=ref)
@@ -194,7 +244,7 @@ def pull(
 ) -> None:
     """Write a package's files into a directory, verifying both digests of each."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         with progress_bar(f"pull {ref}", enabled=not as_json) as bar:
             info = await store.resolve(ref)
             bar.start(info.total_size)
@@ -222,7 +272,7 @@ def list_(
 ) -> None:
     """List packages, newest first."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         page = await store.list_packages(
             PackageQuery(
                 prefix=prefix,
@@ -256,7 +306,7 @@ def show(
 ) -> None:
     """Show a package: metadata, tags and every file with both digests."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         info, manifest, _ = await store.get_manifest(ref)
         if as_json:
             emit_json({"package": info, "manifest": manifest_to_json(manifest)})
@@ -284,7 +334,7 @@ def cat(
 ) -> None:
     """Write one file of a package to standard output."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         _, chunks = await store.open_file(ref, path)
         out = sys.stdout.buffer
         async for chunk in chunks:
@@ -302,7 +352,7 @@ def tag(
 ) -> None:
     """Point a tag at a package (creating or moving it)."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         info = await store.set_tag(ref, name, actor=_actor())
         if as_json:
             emit_json({"package": info, "tag": name})
@@ -319,7 +369,7 @@ def untag(
 ) -> None:
     """Remove a tag."""
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         parsed = PackageRef.parse(ref)
         if parsed.kind != "tag" or parsed.name is None or parsed.tag is None:
             raise InvalidRefError(f"untag needs namespace/name:tag, got {ref!r}", ref=ref)
@@ -343,17 +393,17 @@ def events(
 ) -> None:
     """Print the event log (one event per line; ``--json``: one JSON object per line)."""
 
-    def line(event: Any) -> None:  # noqa: ANN401 - an Event of any payload
+    def line(event: EventView) -> None:
         if as_json:
-            print(json.dumps(to_jsonable(event_to_json(event)), ensure_ascii=False), flush=True)
+            print(json.dumps(to_jsonable(event_json(event)), ensure_ascii=False), flush=True)
         else:
-            payload = event_to_json(event)["payload"]
+            payload = event_json(event)["payload"]
             assert isinstance(payload, dict)  # noqa: S101 - payloads are maps
             what = payload.get("digest") or payload.get("sha256") or payload.get("namespace", "")
             when = format_time(event.time)
             print(f"{event.seq:>8}  {when}  {event.type:<22} {what}  by {event.actor}", flush=True)
 
-    async def work(store: ArtifactStore) -> None:
+    async def work(store: StoreAPI) -> None:
         if follow:
             async for event in store.follow(after=after):
                 line(event)
@@ -386,7 +436,7 @@ def verify(
             print("ok" if report.ok else f"{len(report.problems)} problem(s) found")
         return 0 if report.ok else 6
 
-    _run(work, as_json=as_json)
+    _run_local("verify", work, as_json=as_json)
 
 
 @app.command("rebuild-views")
@@ -406,7 +456,7 @@ def rebuild_views(as_json: JsonOpt = False) -> None:
         else:
             print(f"replayed {report.events} events in {report.seconds:.3f}s")
 
-    _run(work, as_json=as_json)
+    _run_local("rebuild-views", work, as_json=as_json)
 
 
 @app.command()
@@ -415,7 +465,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
 ) -> None:
     """Run the HTTP server on this store (created if missing)."""
-
+    _require_local("serve")
     code = _guard(_open_and_close(create=True), as_json=False)
     if code:
         raise typer.Exit(code)
@@ -429,6 +479,7 @@ def serve(
         host=host,
         port=port,
         log_level="info",
+        access_log=False,  # the app writes its own structured access log
         timeout_graceful_shutdown=10,
     )
 

@@ -296,6 +296,13 @@ class Uploads:
         session = await self.load(upload_id)
         check_finalize(session, now=self._clock.now())
         hashing = await self._hashing_for(session)
+        if session.offset == 0 and await self._blobs.staged_size(upload_id) is None:
+            # an empty upload (tus allows Upload-Length: 0): stage zero bytes to publish
+            writer = await self._blobs.stage_append(upload_id, at=0)
+            try:
+                await writer.sync()
+            finally:
+                await writer.close()
         return session, hashing.digests()
 
     async def end(self, session: UploadSession, *, ok: bool) -> UploadSession:

@@ -1,52 +1,103 @@
-"""The ASGI application: ``create_app()`` opens the store in its lifespan and mounts the routes.
+"""The ASGI application: ``create_app(settings)``.
 
-This first cut serves health, readiness and read-only package and blob GETs; the full /v1 API
-(uploads, commits, tags, events stream) is issue #3.
+The lifespan opens the ``ArtifactStore``, runs the upload janitor (expired sessions lose their
+bytes every ``janitor_interval`` seconds) and, on the way out, tells open event streams to end
+(``app.state.stopping``), stops the janitor and closes the store. In-flight uploads need nothing
+at shutdown: their offset is what was made durable, so a client simply resumes (ADR-0009).
+
+Servers drain connections *before* the ASGI lifespan shutdown, and an SSE stream never ends on
+its own; so the app also chains itself in front of the server's SIGINT/SIGTERM handlers (when
+the server installed any) to set ``stopping`` as soon as a shutdown is requested.
+
+``serve`` runs it with ``uvicorn.run("artifact_store.server.app:create_app", factory=True)``,
+settings coming from the environment (``server/settings.py``).
 """
 
-import base64
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from types import FrameType
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from artifact_store.errors import ArtifactStoreError
-from artifact_store.kernels.clock import format_time
-from artifact_store.kernels.ranges import ByteRange
-from artifact_store.manifest import manifest_to_json
-from artifact_store.server.problems import problem_response, validation_problem
+from artifact_store.server.observe import (
+    ACCESS_LOGGER,
+    AccessLogFormatter,
+    Metrics,
+    ObserveMiddleware,
+)
+from artifact_store.server.openapi import install_openapi
+from artifact_store.server.problems import http_problem, problem_response, validation_problem
+from artifact_store.server.routes import ops
+from artifact_store.server.routes.v1 import blobs, events, packages, tags, uploads
 from artifact_store.server.settings import Settings
-from artifact_store.store import ArtifactStore, PackageInfo, PackageQuery, event_to_json, open_store
+from artifact_store.store import ArtifactStore, open_store
 
 __all__ = ["create_app"]
 
+logger = logging.getLogger(__name__)
 
-def _store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
+_SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _package_json(info: PackageInfo) -> dict[str, object]:
-    return {
-        "digest": info.digest,
-        "namespace": info.namespace,
-        "name": info.name,
-        "version": info.version,
-        "kind": info.kind,
-        "created": info.created,
-        "producer": info.producer,
-        "labels": info.labels,
-        "subject": info.subject,
-        "file_count": info.file_count,
-        "total_size": info.total_size,
-        "committed_at": format_time(info.committed_at),
-        "committed_seq": info.committed_seq,
-        "actor": info.actor,
-        "tags": list(info.tags),
-    }
+async def _janitor(store: ArtifactStore, interval: float) -> None:
+    """Expire idle upload sessions (and remove their bytes) every ``interval`` seconds."""
+    while True:
+        try:
+            expired = await store.expire_uploads()
+            if expired:
+                logger.info("expired %d upload session(s)", expired)
+        except Exception:  # a background loop's outer boundary: log, keep going
+            logger.exception("upload janitor failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
+
+
+def _chain_shutdown_signals(stopping: asyncio.Event) -> Callable[[], None]:
+    """Set ``stopping`` on SIGINT/SIGTERM, then call the handler the server installed.
+
+    Returns the function that puts the previous handlers back. Does nothing off the main
+    thread, or for a signal nobody handles in Python (the default action ends the process).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Callable[[int, FrameType | None], object]] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stopping.set)
+        previous[signum](signum, frame)
+
+    for sig in _SHUTDOWN_SIGNALS:
+        current = signal.getsignal(sig)
+        if callable(current):
+            previous[sig] = current
+            signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, old)
+
+    return restore
+
+
+def _access_log_handler() -> logging.Handler | None:
+    """A JSON-lines stderr handler for the access log when logging is not configured."""
+    if ACCESS_LOGGER.hasHandlers():
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(AccessLogFormatter())
+    ACCESS_LOGGER.addHandler(handler)
+    ACCESS_LOGGER.setLevel(logging.INFO)
+    return handler
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,82 +106,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = await open_store(settings.store_config())
+        store = await open_store(settings.store_config())
+        stopping = asyncio.Event()
+        app.state.store = store
+        app.state.stopping = stopping
+        log_handler = _access_log_handler()
+        restore_signals = _chain_shutdown_signals(stopping)
+        janitor = asyncio.create_task(
+            _janitor(store, settings.janitor_interval), name="upload-janitor"
+        )
         try:
             yield
         finally:
-            await app.state.store.close()
+            stopping.set()
+            restore_signals()
+            janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await janitor
+            await store.close()
+            if log_handler is not None:
+                ACCESS_LOGGER.removeHandler(log_handler)
 
-    app = FastAPI(title="artifact-store", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="artifact-store",
+        version="1",
+        description="Artifact registry HTTP API /v1 (docs/api/v1.md). Errors are RFC 9457 "
+        "application/problem+json with a stable `code`.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
     app.add_exception_handler(ArtifactStoreError, problem_response)
     app.add_exception_handler(RequestValidationError, validation_problem)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(request: Request) -> dict[str, str]:
-        """The database answers."""
-        await _store(request).ping()
-        return {"status": "ready"}
-
-    @app.get("/v1/packages")
-    async def list_packages(
-        request: Request,
-        prefix: str | None = None,
-        kind: str | None = None,
-        label: Annotated[list[str] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: str | None = None,
-    ) -> dict[str, object]:
-        """Search packages, newest first."""
-        labels = dict(item.partition("=")[::2] for item in label or [])
-        page = await _store(request).list_packages(
-            PackageQuery(prefix=prefix, kind=kind, labels=labels, limit=limit, cursor=cursor)
-        )
-        return {"items": [_package_json(p) for p in page.items], "next_cursor": page.next_cursor}
-
-    @app.get("/v1/refs/{ref:path}")
-    async def get_ref(request: Request, ref: str) -> dict[str, object]:
-        """A package by reference, with its manifest."""
-        info, manifest, _ = await _store(request).get_manifest(ref)
-        return {"package": _package_json(info), "manifest": manifest_to_json(manifest)}
-
-    @app.get("/v1/events")
-    async def get_events(
-        request: Request,
-        after: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, object]:
-        """Events after a sequence number."""
-        batch = await _store(request).events(after=after, limit=limit)
-        return {"events": [event_to_json(e) for e in batch]}
-
-    @app.get("/v1/blobs/{digest}", response_model=None)
-    async def get_blob(request: Request, digest: str) -> StreamingResponse | JSONResponse:
-        """A blob's bytes (a single ``Range`` is honoured)."""
-        header = request.headers.get("range")
-        byte_range = ByteRange.parse(header) if header else None
-        record, chunks = await _store(request).open_blob(digest, byte_range)
-        headers = {
-            "ETag": f'"{record.digest}"',
-            "Accept-Ranges": "bytes",
-            "Repr-Digest": f"sha-256=:{_b64(record.sha256)}:",
-        }
-        if byte_range is None:
-            headers["Content-Length"] = str(record.size)
-            return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
-        start, stop = byte_range.resolve(record.size)
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{record.size}"
-        headers["Content-Length"] = str(stop - start)
-        return StreamingResponse(
-            chunks, status_code=206, media_type="application/octet-stream", headers=headers
-        )
-
+    app.add_exception_handler(HTTPException, http_problem)
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    for module in (uploads, blobs, packages, tags, events, ops):
+        app.include_router(module.router)
+    install_openapi(app)
     return app
-
-
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")

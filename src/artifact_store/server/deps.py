@@ -1,0 +1,37 @@
+"""Dependency aliases for the routes: the store, the acting principal, the settings.
+
+Each is an ``Annotated`` alias (CONVENTIONS §2.6), so a route names what it needs by type.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from artifact_store.server.settings import Settings
+from artifact_store.store import ArtifactStore
+
+__all__ = ["ANONYMOUS", "ActorDep", "SettingsDep", "StoreDep"]
+
+#: The actor of every mutation until authentication exists (docs/api/v1.md).
+ANONYMOUS = "anonymous"
+
+
+def _store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+def _actor(request: Request) -> str:
+    # TODO(#3): the authenticated principal once auth exists; the client address is in the
+    # access log meanwhile.
+    return ANONYMOUS
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[ArtifactStore, Depends(_store)]
+ActorDep = Annotated[str, Depends(_actor)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
