@@ -116,3 +116,23 @@ async def test_deleted_event_row_breaks_the_chain(
         await engine.dispose()
     report = await store.verify()
     assert [p.subject for p in report.problems if p.kind == "chain"] == ["event 3"]
+
+
+async def test_rebuild_refuses_a_broken_chain_and_changes_nothing(
+    store: ArtifactStore, tree: Path, database_url: str
+) -> None:
+    from artifact_store.errors import ChainBrokenError
+
+    await _push_two(store, tree)
+    live = await store.dump_views()
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE events SET actor = 'mallory' WHERE seq = 4"))
+            await conn.execute(text("UPDATE events SET hash = prev_hash WHERE seq = 2"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(ChainBrokenError) as caught:
+        await store.rebuild_views()
+    assert caught.value.extra["seq"] == 2
+    assert await store.dump_views() == live

@@ -8,12 +8,12 @@ log both cost a handful of round trips instead of one per row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Dialect, Table, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,9 +46,10 @@ def _statement(op: Op, dialect: str) -> Any:  # noqa: ANN401 - a SQLAlchemy exec
     table = op.table
     match op.kind:
         case "insert":
-            return insert(table)
+            return insert(table).values({c: bindparam(f"v_{c}") for c in op.values})
         case "upsert":
             ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+            ins = ins.values({c: bindparam(f"v_{c}") for c in op.values})
             changing = {c: ins.excluded[c] for c in op.values if c not in op.key}
             return ins.on_conflict_do_update(index_elements=list(op.key), set_=changing)
         case "update":
@@ -59,29 +60,54 @@ def _statement(op: Op, dialect: str) -> Any:  # noqa: ANN401 - a SQLAlchemy exec
             return delete(table).where(*[table.c[k] == bindparam(f"k_{k}") for k in op.key])
 
 
-def _params(op: Op) -> dict[str, Any]:
-    if op.kind in ("insert", "upsert"):
-        return op.values
-    params = {f"k_{k}": op.values[k] for k in op.key}
-    if op.kind == "update":
-        params |= {f"v_{c}": v for c, v in op.values.items() if c not in op.key}
-    return params
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled once for a dialect: its SQL text, and for each positional
+    parameter the op field it comes from and the column type's bind processor."""
+
+    sql: str
+    fields: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
+
+    def row(self, op: Op) -> tuple[Any, ...]:
+        values = op.values
+        return tuple(
+            values[name] if proc is None else proc(values[name]) for _, name, proc in self.fields
+        )
+
+
+_PLANS: dict[tuple[str, OpKind, str, tuple[str, ...], tuple[str, ...]], _Plan] = {}
+
+
+def _plan(op: Op, dialect: Dialect) -> _Plan:
+    key = (dialect.name, *op.shape())
+    plan = _PLANS.get(key)
+    if plan is None:
+        compiled = _statement(op, dialect.name).compile(dialect=dialect)
+        fields = []
+        for param in compiled.positiontup or ():
+            bind = compiled.binds[param]
+            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            fields.append((param, param[2:], proc))  # "v_col" / "k_col" -> "col"
+        plan = _PLANS[key] = _Plan(str(compiled), tuple(fields))
+    return plan
 
 
 async def execute(conn: AsyncConnection, ops: Sequence[Op]) -> None:
-    """Run ``ops``, batching operations of the same shape.
+    """Run ``ops``, batching operations of the same shape into one ``executemany``.
 
     Operations are grouped by table first (a stable sort, so the order of operations on any
     one table is kept). That is safe because projections never read and the views have no
-    foreign keys: operations on different tables commute.
+    foreign keys: operations on different tables commute. Each statement shape is compiled
+    once per dialect; rows go to the driver as plain tuples through the column types' own bind
+    processors, which skips SQLAlchemy's per-row parameter handling (the replay's hot path).
     """
-    dialect = conn.dialect.name
+    dialect = conn.dialect
     ordered = sorted(ops, key=lambda op: op.table.name)
     for _, run in groupby(ordered, key=Op.shape):
         batch = list(run)
-        statement = _statement(batch[0], dialect)
-        params = [_params(op) for op in batch]
-        if batch[0].kind in ("update", "delete") and len(params) == 1:
-            await conn.execute(statement, params[0])
+        plan = _plan(batch[0], dialect)
+        rows = [plan.row(op) for op in batch]
+        if len(rows) == 1:
+            await conn.exec_driver_sql(plan.sql, rows[0])
         else:
-            await conn.execute(statement, params)
+            await conn.exec_driver_sql(plan.sql, rows)

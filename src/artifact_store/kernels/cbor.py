@@ -70,6 +70,7 @@ from artifact_store.kernels.limits import (
 )
 
 __all__ = [
+    "decode_trusted",
     "CborInput",
     "CborKey",
     "CborValue",
@@ -710,3 +711,25 @@ def decode(
     ):
         return value  # type: ignore[no-any-return]  # a model value, as _canonical checked
     return _decode_reference(data, max_depth)
+
+
+def decode_trusted(data: bytes) -> object:
+    """Decode bytes this library encoded itself and that are known intact (event bodies whose
+    hash chain was just verified), skipping the canonical-form re-check.
+
+    Only the event-log replay uses this; anything from outside goes through :func:`decode`.
+    Tags are still refused and the depth still bounded.
+
+    Raises:
+        EncodingError: the bytes do not parse.
+    """
+    try:
+        return _cbor2_loads(
+            data,
+            max_depth=CBOR_MAX_DEPTH,
+            allow_indefinite=False,
+            semantic_decoders=_REFUSE_ALL_TAGS,
+            tag_hook=_refuse_tag,
+        )
+    except Exception as exc:  # cbor2 raises its own decode errors
+        raise EncodingError(f"malformed CBOR in a trusted body: {exc}"[:200]) from exc

@@ -25,11 +25,13 @@ from artifact_store.kernels.clock import format_time, parse_time
 from artifact_store.kernels.limits import MAX_EVENT_BODY_BYTES
 from artifact_store.ledger.events import PAYLOAD_TYPES, PackageCommitted, Payload
 from artifact_store.manifest import Manifest, manifest_from_value, manifest_to_value
+from artifact_store.manifest.codec import manifest_from_trusted_value
 
 __all__ = [
     "ENVELOPE_VERSION",
     "Envelope",
     "decode_body",
+    "decode_trusted_body",
     "encode_body",
     "payload_from_value",
     "payload_to_value",
@@ -194,3 +196,37 @@ def decode_body(body: bytes) -> Envelope:
             type_name if isinstance(type_name, str) else "", value["payload"]
         ),
     )
+
+
+def decode_trusted_body(body: bytes) -> Envelope:
+    """Decode a body from the log whose hash chain the caller has just verified.
+
+    Bodies were strictly validated when they were appended (``encode_body`` of validated
+    payloads) and the chain proves they are unchanged since, so the replay skips re-validation:
+    it is the difference between ~10k and ~50k events per second. Everything else reads events
+    with :func:`decode_body`.
+
+    Raises:
+        EncodingError: the body is not an envelope after all.
+    """
+    try:
+        value = cbor.decode_trusted(body)
+        assert isinstance(value, dict)  # noqa: S101 - turned into EncodingError below
+        raw = value["payload"]
+        cls = PAYLOAD_TYPES[value["type"]]
+        payload: Payload
+        if cls is PackageCommitted:
+            payload = PackageCommitted(
+                digest=raw["digest"], manifest=manifest_from_trusted_value(raw["manifest"])
+            )
+        else:
+            payload = cls(**raw)
+        return Envelope(
+            seq=value["seq"],
+            id=uuid.UUID(value["id"]),
+            time=datetime.fromisoformat(value["time"]),
+            actor=value["actor"],
+            payload=payload,
+        )
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise EncodingError(f"event body is not a v1 envelope: {exc}"[:200]) from exc

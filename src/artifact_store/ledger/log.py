@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from artifact_store.errors import ArtifactStoreError
 from artifact_store.kernels.ids import uuid7
 from artifact_store.ledger.chain import GENESIS, ChainLink, ChainState, link_hash
-from artifact_store.ledger.codec import decode_body, encode_body
+from artifact_store.ledger.codec import decode_body, decode_trusted_body, encode_body
 from artifact_store.ledger.events import Event, Payload, index_fields
 from artifact_store.ledger.schema import events
 
@@ -37,6 +37,7 @@ __all__ = [
     "iter_links",
     "iter_rows",
     "read",
+    "read_rows",
     "to_event",
     "verify",
     "write",
@@ -121,9 +122,15 @@ async def append(
     return batch
 
 
-def to_event(seq: int, body: bytes, prev_hash: bytes, hash_: bytes) -> Event[Payload]:
-    """Decode a stored row into an ``Event`` (the body is the authority for every field)."""
-    envelope = decode_body(body)
+def to_event(
+    seq: int, body: bytes, prev_hash: bytes, hash_: bytes, *, trusted: bool = False
+) -> Event[Payload]:
+    """Decode a stored row into an ``Event`` (the body is the authority for every field).
+
+    ``trusted``: the caller verified the row's place in the hash chain, so the body is decoded
+    without re-validation (``decode_trusted_body``).
+    """
+    envelope = decode_trusted_body(body) if trusted else decode_body(body)
     return Event(
         seq=envelope.seq,
         id=envelope.id,
@@ -154,24 +161,27 @@ async def count(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
 
 
+async def read_rows(
+    conn: AsyncConnection, *, after: int, limit: int
+) -> list[tuple[int, bytes, bytes, bytes]]:
+    """Up to ``limit`` rows ``(seq, body, prev_hash, hash)`` with ``seq > after``, in order."""
+    rows = await conn.execute(
+        select(events.c.seq, events.c.body, events.c.prev_hash, events.c.hash)
+        .where(events.c.seq > after)
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
+    return [(r.seq, r.body, r.prev_hash, r.hash) for r in rows]
+
+
 async def iter_rows(
     conn: AsyncConnection, *, batch: int = 5000
 ) -> AsyncIterator[Sequence[tuple[int, bytes, bytes, bytes]]]:
     """All rows ``(seq, body, prev_hash, hash)`` from seq 1, in batches (keyset pagination)."""
     after = 0
-    while True:
-        rows = (
-            await conn.execute(
-                select(events.c.seq, events.c.body, events.c.prev_hash, events.c.hash)
-                .where(events.c.seq > after)
-                .order_by(events.c.seq)
-                .limit(batch)
-            )
-        ).all()
-        if not rows:
-            return
-        yield [(r.seq, r.body, r.prev_hash, r.hash) for r in rows]
-        after = rows[-1].seq
+    while rows := await read_rows(conn, after=after, limit=batch):
+        yield rows
+        after = rows[-1][0]
 
 
 async def iter_links(conn: AsyncConnection, *, batch: int = 5000) -> AsyncIterator[list[ChainLink]]:

@@ -25,6 +25,7 @@ rejected, hence ``encode_manifest(decode_manifest(b)) == b`` for every accepted 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from artifact_store.errors import ManifestInvalidError
 from artifact_store.kernels import cbor
@@ -39,6 +40,7 @@ __all__ = [
     "encode_manifest",
     "manifest_digest",
     "manifest_from_json",
+    "manifest_from_trusted_value",
     "manifest_from_value",
     "manifest_to_json",
     "manifest_to_value",
@@ -285,6 +287,46 @@ def manifest_from_value(value: object) -> Manifest:
             subject=subject,
             links=links,
         )
+    )
+
+
+def manifest_from_trusted_value(value: dict[str, Any]) -> Manifest:
+    """The manifest of a value this library encoded itself and that is known intact (an event
+    body whose hash chain was just verified): built directly, without re-validation.
+
+    Only the event-log replay uses this; anything from outside goes through
+    :func:`manifest_from_value`.
+
+    Raises:
+        KeyError, TypeError: the value is not a manifest value after all (the caller turns
+            these into ``EncodingError``).
+    """
+    producer = value["producer"]
+    return Manifest(
+        schema=value["schema"],
+        namespace=value["namespace"],
+        name=value["name"],
+        version=value["version"],
+        kind=value["kind"],
+        created=value["created"],
+        producer=Producer(
+            name=producer["name"], version=producer.get("version"), run=producer.get("run")
+        ),
+        labels=value["labels"],
+        annotations=value["annotations"],
+        files=tuple(
+            FileEntry(
+                path=f["path"],
+                size=f["size"],
+                sha256=f["sha256"],
+                blake3=f["blake3"],
+                media_type=f["media_type"],
+                executable=f.get("executable", False),
+            )
+            for f in value["files"]
+        ),
+        subject=value.get("subject"),
+        links=tuple(Link(rel=x["rel"], target=x["target"]) for x in value.get("links", ())),
     )
 
 
