@@ -30,15 +30,6 @@ from artifact_store.catalog.migrate import is_initialized, upgrade
 from artifact_store.catalog.ops import execute
 from artifact_store.catalog.projections import project
 from artifact_store.catalog.rebuild import RebuildReport, rebuild_views
-from artifact_store.catalog.records import (
-    BlobRecord,
-    PackageInfo,
-    PackageQuery,
-    Page,
-    StoredBlob,
-    TagInfo,
-    UploadSession,
-)
 from artifact_store.config import StoreConfig
 from artifact_store.errors import (
     ArtifactStoreError,
@@ -66,6 +57,16 @@ from artifact_store.kernels.names import (
 from artifact_store.kernels.paths import validate_path
 from artifact_store.kernels.progress import Progress
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.records import (
+    BlobRecord,
+    CommitResult,
+    PackageInfo,
+    PackageQuery,
+    Page,
+    StoredBlob,
+    TagInfo,
+    UploadSession,
+)
 from artifact_store.ledger import log
 from artifact_store.ledger.codec import payload_to_value
 from artifact_store.ledger.events import (
@@ -110,14 +111,6 @@ __all__ = [
 
 #: How often a follower polls the log for events written by other processes.
 _FOLLOW_POLL_SECONDS = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class CommitResult:
-    """The committed package, and whether this call created it (False: identical re-commit)."""
-
-    package: PackageInfo
-    created: bool
 
 
 @dataclass(frozen=True, slots=True)

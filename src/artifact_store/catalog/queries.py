@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from artifact_store.catalog.records import BlobRecord, PackageInfo, PackageQuery, Page, TagInfo
 from artifact_store.catalog.schema import (
     VIEW_TABLES,
     blobs,
@@ -23,6 +22,7 @@ from artifact_store.catalog.schema import (
 )
 from artifact_store.errors import InvalidInputError
 from artifact_store.kernels.limits import MAX_PAGE_SIZE
+from artifact_store.kernels.records import BlobRecord, PackageInfo, PackageQuery, Page, TagInfo
 from artifact_store.manifest import FileEntry
 
 __all__ = [

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from artifact_store.catalog.records import UploadSession
 from artifact_store.catalog.schema import upload_sessions
+from artifact_store.kernels.records import UploadSession
 
 __all__ = [
     "count_open",

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from artifact_store.client import AsyncClient
-from artifact_store.client import CommitResult as RemoteCommit
 from artifact_store.client import Event as RemoteEvent
-from artifact_store.client import PackageInfo as RemotePackage
 from artifact_store.kernels.progress import Progress
 from artifact_store.manifest import FileEntry, Manifest, Producer
 from artifact_store.store import (
@@ -143,30 +141,6 @@ def event_json(event: EventView) -> dict[str, object]:
     return event_to_json(cast("Any", event))
 
 
-def _package(p: RemotePackage) -> PackageInfo:
-    return PackageInfo(
-        digest=p.digest,
-        namespace=p.namespace,
-        name=p.name,
-        version=p.version,
-        kind=p.kind,
-        created=p.created,
-        producer=p.producer,
-        labels=p.labels,
-        subject=p.subject,
-        file_count=p.file_count,
-        total_size=p.total_size,
-        committed_at=p.committed_at,
-        committed_seq=p.committed_seq,
-        actor=p.actor,
-        tags=p.tags,
-    )
-
-
-def _commit(result: RemoteCommit) -> CommitResult:
-    return CommitResult(_package(result.package), result.created)
-
-
 class _Advance:
     """A ``Progress`` whose start is already shown by the caller: only ``advance`` is passed on."""
 
@@ -204,7 +178,7 @@ class RemoteStore:
         progress: Progress | None = None,
     ) -> CommitResult:
         """See ``StoreAPI``; ``actor`` is the server's to decide."""
-        result = await self.client.push_directory(
+        return await self.client.push_directory(
             root,
             namespace=namespace,
             name=name,
@@ -217,28 +191,26 @@ class RemoteStore:
             follow_symlinks=follow_symlinks,
             progress=progress,
         )
-        return _commit(result)
 
     async def resolve(self, ref: str) -> PackageInfo:
         """See ``StoreAPI``."""
-        return _package(await self.client.resolve(ref))
+        return await self.client.resolve(ref)
 
     async def get_manifest(self, ref: str) -> tuple[PackageInfo, Manifest, bytes]:
         """See ``StoreAPI``."""
-        info, manifest, data = await self.client.get_manifest(ref)
-        return _package(info), manifest, data
+        return await self.client.get_manifest(ref)
 
     async def pull(
         self, ref: str, dest: Path, *, progress: Callable[[int], None] | None = None
     ) -> PackageInfo:
         """See ``StoreAPI``."""
         reporter = _Advance(progress) if progress is not None else None
-        return _package(await self.client.pull(ref, dest, progress=reporter))
+        return await self.client.pull(ref, dest, progress=reporter)
 
     async def list_packages(self, query: PackageQuery | None = None) -> Page[PackageInfo]:
         """See ``StoreAPI``."""
         q = query or PackageQuery()
-        page = await self.client.list_packages(
+        return await self.client.list_packages(
             prefix=q.prefix,
             namespace=q.namespace,
             name=q.name,
@@ -249,7 +221,6 @@ class RemoteStore:
             cursor=q.cursor,
             limit=q.limit,
         )
-        return Page([_package(p) for p in page.items], page.next_cursor)
 
     async def open_file(self, ref: str, path: str) -> tuple[FileEntry, AsyncIterator[bytes]]:
         """See ``StoreAPI``."""
@@ -257,7 +228,7 @@ class RemoteStore:
 
     async def set_tag(self, target: str, tag: str, *, actor: str) -> PackageInfo:
         """See ``StoreAPI``; ``actor`` is the server's to decide."""
-        return _package(await self.client.set_tag(target, tag))
+        return await self.client.set_tag(target, tag)
 
     async def remove_tag(self, namespace: str, name: str, tag: str, *, actor: str) -> None:
         """See ``StoreAPI``; ``actor`` is the server's to decide."""

@@ -1,9 +1,9 @@
 """The values the SDK returns, parsed strictly from the /v1 JSON (``docs/api/v1.md``).
 
-They mirror the library's read-side values field for field (``PackageInfo``, ``TagInfo``, …)
-without importing them: the client depends on ``wire``, ``kernels``, ``manifest`` and
-``errors`` only. A response that does not have the documented shape raises
-``ArtifactStoreError`` naming the route, never ``KeyError``.
+Package, tag, page and commit values are the library's own (``kernels.records``), so code
+handles them the same whether it talks to a local store or a server; the client depends on
+``wire``, ``kernels``, ``manifest`` and ``errors`` only. A response that does not have the
+documented shape raises ``ArtifactStoreError`` naming the route, never ``KeyError``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from artifact_store.errors import ArtifactStoreError
 from artifact_store.kernels.clock import format_time, parse_time
+from artifact_store.kernels.records import CommitResult, PackageInfo, Page, TagInfo
 
 __all__ = [
     "BlobInfo",
@@ -51,60 +52,6 @@ class BlobStat:
 
     digest: str
     size: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PackageInfo:
-    """One committed package version, as the server lists and resolves it."""
-
-    digest: str
-    namespace: str
-    name: str
-    version: str
-    kind: str
-    created: str
-    producer: str
-    labels: dict[str, str]
-    subject: str | None
-    file_count: int
-    total_size: int
-    committed_at: datetime
-    committed_seq: int
-    actor: str
-    tags: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        """``namespace/name@version``."""
-        return f"{self.namespace}/{self.name}@{self.version}"
-
-
-@dataclass(frozen=True, slots=True)
-class CommitResult:
-    """The committed package, and whether this call created it (False: identical re-commit)."""
-
-    package: PackageInfo
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Page[T]:
-    """One page of results, newest first; ``next_cursor`` is None on the last page."""
-
-    items: list[T]
-    next_cursor: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TagInfo:
-    """A tag and the package digest it points at."""
-
-    namespace: str
-    name: str
-    tag: str
-    target: str
-    set_at: datetime
-    set_seq: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

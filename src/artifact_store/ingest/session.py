@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from artifact_store.catalog.records import SessionEvent, SessionState, UploadSession
 from artifact_store.errors import (
     PayloadTooLargeError,
     UploadExpiredError,
@@ -32,6 +31,7 @@ from artifact_store.errors import (
     UploadStateError,
 )
 from artifact_store.kernels.limits import MAX_BLOB_SIZE
+from artifact_store.kernels.records import SessionEvent, SessionState, UploadSession
 
 __all__ = [
     "TRANSITIONS",

@@ -36,7 +36,6 @@ import blake3
 from artifact_store.blobstore.base import BlobStore, StagedWriter
 from artifact_store.catalog import uploads as rows
 from artifact_store.catalog.db import Database
-from artifact_store.catalog.records import UploadSession
 from artifact_store.errors import (
     ArtifactStoreError,
     ChecksumMismatchError,
@@ -55,6 +54,7 @@ from artifact_store.kernels.clock import Clock
 from artifact_store.kernels.digest import DigestPair
 from artifact_store.kernels.ids import uuid7
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE
+from artifact_store.kernels.records import UploadSession
 
 __all__ = ["Uploads"]
 

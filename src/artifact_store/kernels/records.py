@@ -1,4 +1,8 @@
-"""Read-side value types the store returns (front ends render these; they hold no DB types)."""
+"""The store's read-side values: what ``ArtifactStore`` returns and the SDK returns alike.
+
+Plain frozen dataclasses with no database or HTTP types, so the library, the front ends and
+the SDK share one definition (the SDK builds them from the /v1 JSON).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "BlobRecord",
+    "CommitResult",
     "PackageInfo",
     "PackageQuery",
     "Page",
@@ -66,6 +71,14 @@ class PackageInfo:
     def ref(self) -> str:
         """``namespace/name@version``."""
         return f"{self.namespace}/{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """The committed package, and whether this call created it (False: identical re-commit)."""
+
+    package: PackageInfo
+    created: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
