@@ -43,7 +43,7 @@ writes. Chunks are fresh ``bytes`` from ``os.read``: the hash threads and the wr
 immutable bytes, so what is stored is what was hashed (an ``mmap`` of the source would let a
 concurrent writer of that file split the two).
 
-Blobs of a chunk or more are written with ``O_DIRECT`` (:class:`_DirectSink`, a helper thread
+Blobs of a chunk or more are written with ``O_DIRECT`` (:class:`DirectSink`, a helper thread
 writing 4 MiB aligned batches): on the project VM, allocating page-cache pages costs more than
 hashing (1 GiB ``put_file``, medians of 5-7 runs on a shared machine: direct 0.87-1.23 s,
 buffered 3.1-3.2 s; ``openssl dgst -sha256`` 0.83 s, ``dd conv=fsync`` 1.95-2.1 s). Where the
@@ -52,21 +52,18 @@ filesystem refuses ``O_DIRECT`` the writes stay buffered, and a helper thread is
 Either way the final fsync is what makes the bytes durable, and any write or flush error fails
 the commit.
 
-Why one file past 600 lines: the store, its writer and the two write helpers share one
-durability sequence and one locking discipline, and blobstore keeps one module per backend.
-The natural split, if wanted, is ``FsOps``/``OsFs`` and the helpers into modules of their own.
+The syscall seam lives in ``fsops.py`` and the ``O_DIRECT`` sink and background flusher in
+``_direct.py``; this module keeps the store, its writers and their one durability sequence.
+It stays past 600 lines because the blob writer, the session writer and the store share that
+sequence and one locking discipline, and blobstore keeps one module per backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import logging
-import mmap
 import os
-import queue
 import stat
 import threading
 import time
@@ -74,10 +71,12 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Final, Literal, Protocol, Self
+from typing import Final, Literal, Self
 from urllib.parse import unquote, urlsplit
 
+from artifact_store.blobstore._direct import DirectSink, Flusher, write_all
 from artifact_store.blobstore.base import BlobInfo, PutResult
+from artifact_store.blobstore.fsops import DIR_MODE, STAGED_MODE, FsOps, OsFs, unavailable
 from artifact_store.blobstore.layout import (
     BLOB_PREFIX,
     BLOBS_DIR,
@@ -95,7 +94,6 @@ from artifact_store.errors import (
     BlobNotFoundError,
     InvalidInputError,
     SizeMismatchError,
-    StorageUnavailableError,
     UnsupportedFileError,
     UploadStateError,
 )
@@ -119,280 +117,9 @@ THREAD_THRESHOLD: Final = 4 * CHUNK_SIZE
 FLUSH_EVERY: Final = 64 * CHUNK_SIZE
 #: Mode of a published blob: nobody writes it again.
 BLOB_MODE: Final = 0o444
-_STAGED_MODE: Final = 0o600
-_DIR_MODE: Final = 0o755
 _STAGE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _READ_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC
-#: 0 where the platform has no direct I/O (then the buffered path is used).
-_O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
-#: Direct writes are made in batches of this size from one page-aligned buffer.
-_DIRECT_BATCH: Final = 4 * CHUNK_SIZE
-#: Offset and length alignment that every Linux filesystem accepts for O_DIRECT.
-_DIRECT_ALIGN: Final = 4096
-_DIRECT_QUEUE: Final = 8
-
-
-class FsOps(Protocol):
-    """The syscalls whose order and success decide durability; one object per store."""
-
-    def open(self, path: Path, flags: int, mode: int = _STAGED_MODE) -> int:
-        """``os.open``."""
-        ...
-
-    def write(self, fd: int, data: bytes | memoryview) -> int:
-        """``os.write``; may write fewer bytes than given."""
-        ...
-
-    def fsync(self, fd: int) -> None:
-        """``os.fsync`` (files and directories)."""
-        ...
-
-    def fdatasync(self, fd: int) -> None:
-        """``os.fdatasync`` (early write-back of a large staged file)."""
-        ...
-
-    def fchmod(self, fd: int, mode: int) -> None:
-        """``os.fchmod``."""
-        ...
-
-    def close(self, fd: int) -> None:
-        """``os.close``."""
-        ...
-
-    def link(self, src: Path, dst: Path) -> None:
-        """``os.link``; raises ``FileExistsError`` when ``dst`` exists."""
-        ...
-
-    def unlink(self, path: Path) -> None:
-        """``os.unlink``."""
-        ...
-
-    def mkdir(self, path: Path, mode: int = _DIR_MODE) -> None:
-        """``os.mkdir``; raises ``FileExistsError`` when ``path`` exists."""
-        ...
-
-    def ftruncate(self, fd: int, size: int) -> None:
-        """``os.ftruncate``."""
-        ...
-
-    def set_direct_io(self, fd: int, enabled: bool) -> None:
-        """Turn ``O_DIRECT`` on or off; ``OSError(EINVAL)`` where the filesystem has none."""
-        ...
-
-
-class OsFs:
-    """The real syscalls (the default :class:`FsOps`)."""
-
-    def open(self, path: Path, flags: int, mode: int = _STAGED_MODE) -> int:
-        """``os.open``."""
-        return os.open(path, flags, mode)
-
-    def write(self, fd: int, data: bytes | memoryview) -> int:
-        """``os.write``."""
-        return os.write(fd, data)
-
-    def fsync(self, fd: int) -> None:
-        """``os.fsync``."""
-        os.fsync(fd)
-
-    def fdatasync(self, fd: int) -> None:
-        """``os.fdatasync``."""
-        os.fdatasync(fd)
-
-    def fchmod(self, fd: int, mode: int) -> None:
-        """``os.fchmod``."""
-        os.fchmod(fd, mode)
-
-    def close(self, fd: int) -> None:
-        """``os.close``."""
-        os.close(fd)
-
-    def link(self, src: Path, dst: Path) -> None:
-        """``os.link``."""
-        os.link(src, dst)
-
-    def unlink(self, path: Path) -> None:
-        """``os.unlink``."""
-        os.unlink(path)
-
-    def mkdir(self, path: Path, mode: int = _DIR_MODE) -> None:
-        """``os.mkdir``."""
-        os.mkdir(path, mode)
-
-    def ftruncate(self, fd: int, size: int) -> None:
-        """``os.ftruncate``."""
-        os.ftruncate(fd, size)
-
-    def set_direct_io(self, fd: int, enabled: bool) -> None:
-        """``fcntl(F_SETFL)`` with or without ``O_DIRECT``."""
-        if not _O_DIRECT:
-            raise OSError(errno.EINVAL, "this platform has no O_DIRECT")
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | _O_DIRECT) if enabled else (flags & ~_O_DIRECT))
-
-
-def _unavailable(action: str, key: str, exc: OSError) -> StorageUnavailableError:
-    # Only the store-relative key is reported: error details reach HTTP clients.
-    reason = exc.strerror or type(exc).__name__
-    return StorageUnavailableError(
-        f"local blob store could not {action} {key}: {reason}",
-        action=action,
-        key=key,
-        errno=exc.errno,
-    )
-
-
-class _Flusher:
-    """Issues ``fdatasync`` on a staged file from a helper thread every ``every`` bytes.
-
-    The final fsync then finds little left to write, and write-back overlaps the hashing. An
-    error is kept and fails the write: after a failed fsync the kernel may have dropped the
-    dirty pages, so a later fsync that "succeeds" proves nothing (RELIABILITY.md §3.2).
-    """
-
-    def __init__(self, fs: FsOps, fd: int, every: int) -> None:
-        self._fs, self._fd, self._every = fs, fd, every
-        self._next = every
-        self._wake = threading.Event()
-        self._stopping = False
-        self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="blob-flush", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self._fs.fdatasync(self._fd)
-            except OSError as exc:
-                self.error = exc
-                return
-
-    def wrote(self, total: int) -> None:
-        """Note that ``total`` bytes are written; wakes the helper at each interval."""
-        if total >= self._next:
-            self._next = total + self._every
-            self._wake.set()
-
-    def stop(self) -> None:
-        """Wait for the helper to finish (an fdatasync in progress completes first)."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-
-
-def _write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = fs.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, "write made no progress")
-        view = view[written:]
-
-
-class _DirectSink:
-    """Writes a staged file opened with ``O_DIRECT`` from a helper thread, in aligned batches.
-
-    Each chunk (immutable ``bytes``, also queued to the hash threads) is copied into one reused
-    page-aligned buffer, written with DMA when the buffer is full: no page-cache pages are
-    allocated and no write-back is left for the final fsync (on the project VM, page-cache
-    allocation costs more than the copy and the hashing together; TOOLING.md §2a). A write the
-    filesystem rejects with ``EINVAL`` (alignment it does not support) turns ``O_DIRECT`` off
-    and is retried buffered; the unaligned tail is always written buffered. Any other error is
-    kept, and fails the write.
-    """
-
-    def __init__(self, fs: FsOps, fd: int) -> None:
-        self._fs, self._fd = fs, fd
-        self._direct = True  # the writer turned O_DIRECT on before making this sink
-        self._discarding = False
-        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(_DIRECT_QUEUE)
-        self.error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="blob-direct", daemon=True)
-        self._thread.start()
-
-    def put(self, chunk: bytes | memoryview) -> None:
-        """Queue ``chunk`` (blocks while the queue is full)."""
-        self._queue.put(chunk)
-
-    def finish(self, *, discard: bool = False) -> OSError | None:
-        """Write what is left (unless ``discard``), stop the helper, return the first error."""
-        if discard:
-            self._discarding = True
-        self._queue.put(None)
-        self._thread.join()
-        return self.error
-
-    def _run(self) -> None:
-        # The queue is always drained, whatever fails, so that put() never blocks forever.
-        view: memoryview | None = None
-        try:
-            view = memoryview(mmap.mmap(-1, _DIRECT_BATCH))
-        except OSError as exc:
-            self.error = exc
-        filled = 0
-        while (chunk := self._queue.get()) is not None:
-            if self.error is None and view is not None and not self._discarding:
-                filled = self._guarded(self._absorb, view, filled, memoryview(chunk))
-        if self.error is None and view is not None and filled and not self._discarding:
-            self._guarded(self._write_tail, view, filled)
-        if view is not None:
-            buffer = view.obj
-            view.release()
-            if isinstance(buffer, mmap.mmap):
-                buffer.close()
-
-    def _guarded[*Ts](self, step: Callable[[*Ts], int], *args: *Ts) -> int:
-        try:
-            return step(*args)
-        except OSError as exc:
-            self.error = exc
-        except Exception as exc:  # a helper that dies silently would publish a short file
-            self.error = OSError(errno.EIO, f"direct writer failed: {exc!r}")
-        return 0
-
-    def _absorb(self, view: memoryview, filled: int, data: memoryview) -> int:
-        while data:
-            take = min(len(data), _DIRECT_BATCH - filled)
-            view[filled : filled + take] = data[:take]
-            filled, data = filled + take, data[take:]
-            if filled == _DIRECT_BATCH:
-                self._write(view)
-                filled = 0
-        return filled
-
-    def _write_tail(self, view: memoryview, filled: int) -> int:
-        aligned = filled - filled % _DIRECT_ALIGN
-        self._write(view[:aligned])
-        if filled > aligned:
-            self._buffered()
-            self._write(view[aligned:filled])
-        return 0
-
-    def _write(self, data: memoryview) -> None:
-        while data:
-            try:
-                written = self._fs.write(self._fd, data)
-            except OSError as exc:
-                if exc.errno == errno.EINVAL and self._buffered():
-                    logger.info("O_DIRECT write refused; continuing with buffered writes")
-                    continue
-                raise
-            if written <= 0:
-                raise OSError(errno.EIO, "write made no progress")
-            data = data[written:]
-
-    def _buffered(self) -> bool:
-        """Turn O_DIRECT off; False when it was already off."""
-        if not self._direct:
-            return False
-        self._fs.set_direct_io(self._fd, False)
-        self._direct = False
-        return True
 
 
 type _State = Literal["open", "committed", "aborted", "failed"]
@@ -416,8 +143,8 @@ class LocalBlobWriter:
         self._size = 0
         self._state: _State = "open"
         self._lock = threading.Lock()
-        self._flusher: _Flusher | None = None
-        self._sink: _DirectSink | None = None
+        self._flusher: Flusher | None = None
+        self._sink: DirectSink | None = None
         self._result: tuple[DigestPair, bool] | None = None
 
     @property
@@ -473,20 +200,20 @@ class LocalBlobWriter:
         error = (flusher and flusher.error) or (sink and sink.error)
         if error:
             self._fail_locked()
-            raise _unavailable("write", self._key, error) from error
+            raise unavailable("write", self._key, error) from error
         self._size += len(chunk)
         if sink is not None:
             sink.put(chunk)
             return
         try:
-            _write_all(self._fs, self._fd, chunk)
+            write_all(self._fs, self._fd, chunk)
         except OSError as exc:
             self._fail_locked()
-            raise _unavailable("write", self._key, exc) from exc
+            raise unavailable("write", self._key, exc) from exc
         every = self._store.flush_every
         if every is not None and self._size >= every:
             if self._flusher is None:
-                self._flusher = _Flusher(self._fs, self._fd, every)
+                self._flusher = Flusher(self._fs, self._fd, every)
             self._flusher.wrote(self._size)
 
     @property
@@ -496,7 +223,7 @@ class LocalBlobWriter:
 
     def start_direct_locked(self) -> bool:
         """Switch a writer that has written nothing yet to ``O_DIRECT`` writes through a
-        :class:`_DirectSink`; False (and buffered writes) when disabled or unsupported.
+        :class:`DirectSink`; False (and buffered writes) when disabled or unsupported.
 
         The sink writes chunks after :meth:`write_locked` returns: the caller must pass
         immutable ``bytes`` from then on (``put`` and ``put_file`` do).
@@ -509,7 +236,7 @@ class LocalBlobWriter:
             self._fs.set_direct_io(self._fd, True)
         except OSError:
             return False  # tmpfs before Linux 6.6, some FUSE filesystems: stay buffered
-        self._sink = _DirectSink(self._fs, self._fd)
+        self._sink = DirectSink(self._fs, self._fd)
         return True
 
     def commit_sync(self, digests: DigestPair) -> bool:
@@ -573,12 +300,12 @@ class LocalBlobWriter:
         try:
             helper_error = self._stop_helpers()
             if helper_error is not None:
-                raise _unavailable("write", self._key, helper_error) from helper_error
+                raise unavailable("write", self._key, helper_error) from helper_error
             try:
                 self._fs.fchmod(fd, BLOB_MODE)
                 self._fs.fsync(fd)
             except OSError as exc:
-                raise _unavailable("fsync", self._key, exc) from exc
+                raise unavailable("fsync", self._key, exc) from exc
         finally:
             try:
                 self._fs.close(fd)
@@ -647,15 +374,15 @@ class LocalStagedWriter:
             if self._closed:
                 raise UploadStateError(f"the writer of {self._key} is closed", key=self._key)
             if self._failed is not None:
-                raise _unavailable("write", self._key, self._failed) from self._failed
+                raise unavailable("write", self._key, self._failed) from self._failed
             try:
                 return step(arg)
             except OSError as exc:
                 self._failed = exc
-                raise _unavailable("write", self._key, exc) from exc
+                raise unavailable("write", self._key, exc) from exc
 
     def _write(self, chunk: bytes) -> int:
-        _write_all(self._fs, self._fd, chunk)
+        write_all(self._fs, self._fd, chunk)
         self._size += len(chunk)
         return self._size
 
@@ -710,7 +437,7 @@ class LocalBlobStore:
         try:
             self._init_tree()
         except OSError as exc:
-            raise _unavailable("create", ".", exc) from exc
+            raise unavailable("create", ".", exc) from exc
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -743,10 +470,10 @@ class LocalBlobStore:
         path = self.root / STAGING_DIR / upload_id
         self._active.add(upload_id)  # before the file exists: sweep_staging must never see it
         try:
-            fd = self.fs.open(path, _STAGE_FLAGS, _STAGED_MODE)
+            fd = self.fs.open(path, _STAGE_FLAGS, STAGED_MODE)
         except OSError as exc:
             self._forget(upload_id)
-            raise _unavailable("create", f"{STAGING_DIR}/{upload_id}", exc) from exc
+            raise unavailable("create", f"{STAGING_DIR}/{upload_id}", exc) from exc
         return LocalBlobWriter(self, upload_id, fd)
 
     async def put(
@@ -900,12 +627,12 @@ class LocalBlobStore:
         except OSError as exc:
             if not keep_on_failure:
                 self._discard_staged(staged)
-            raise _unavailable("publish", key, exc) from exc
+            raise unavailable("publish", key, exc) from exc
         self._discard_staged(staged)
         try:
             self.fsync_dir(final.parent)
         except OSError as exc:
-            raise _unavailable("fsync the directory of", key, exc) from exc
+            raise unavailable("fsync the directory of", key, exc) from exc
         if not created:
             self._check_existing(final, key, size)
         return created
@@ -1068,7 +795,7 @@ class LocalBlobStore:
             path = self.root / rel
             if not path.is_dir():
                 with contextlib.suppress(FileExistsError):
-                    self.fs.mkdir(path, _DIR_MODE)
+                    self.fs.mkdir(path, DIR_MODE)
                 self.fsync_dir(path.parent)
 
     def fsync_dir(self, path: Path) -> None:
@@ -1088,7 +815,7 @@ class LocalBlobStore:
                     continue
                 path = self.root / rel
                 with contextlib.suppress(FileExistsError):
-                    self.fs.mkdir(path, _DIR_MODE)
+                    self.fs.mkdir(path, DIR_MODE)
                 self.fsync_dir(path.parent)
                 self._durable_dirs.add(rel)
 
@@ -1096,7 +823,7 @@ class LocalBlobStore:
         try:
             existing = final.lstat()
         except OSError as exc:
-            raise _unavailable("stat", key, exc) from exc
+            raise unavailable("stat", key, exc) from exc
         if not stat.S_ISREG(existing.st_mode) or existing.st_size != size:
             raise BlobCorruptError(
                 f"stored blob {key} has {existing.st_size} bytes, not {size}",
@@ -1112,7 +839,7 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise _unavailable("stat", key, exc) from exc
+            raise unavailable("stat", key, exc) from exc
 
     def _stage_append_sync(self, upload_id: str, at: int) -> LocalStagedWriter:
         key = session_key(upload_id)
@@ -1121,16 +848,16 @@ class LocalBlobStore:
             raise InvalidInputError(f"negative offset {at}", offset=at)
         try:
             try:
-                fd = self.fs.open(path, os.O_WRONLY | os.O_CLOEXEC, _STAGED_MODE)
+                fd = self.fs.open(path, os.O_WRONLY | os.O_CLOEXEC, STAGED_MODE)
             except FileNotFoundError:
                 if at:
                     raise UploadStateError(
                         f"upload {upload_id} has no staged bytes; {at} were expected",
                         upload_id=upload_id,
                     ) from None
-                fd = self.fs.open(path, _STAGE_FLAGS, _STAGED_MODE)
+                fd = self.fs.open(path, _STAGE_FLAGS, STAGED_MODE)
         except OSError as exc:
-            raise _unavailable("open", key, exc) from exc
+            raise unavailable("open", key, exc) from exc
         try:
             size = os.fstat(fd).st_size
             if size < at:
@@ -1145,7 +872,7 @@ class LocalBlobStore:
         except BaseException as exc:
             self.fs.close(fd)
             if isinstance(exc, OSError):
-                raise _unavailable("open", key, exc) from exc
+                raise unavailable("open", key, exc) from exc
             raise
         return LocalStagedWriter(self, key, fd, at)
 
@@ -1156,7 +883,7 @@ class LocalBlobStore:
         except FileNotFoundError as exc:
             raise UploadStateError(f"{key} is not staged", key=key) from exc
         except OSError as exc:
-            raise _unavailable("open", key, exc) from exc
+            raise unavailable("open", key, exc) from exc
         if size < stop:
             os.close(fd)
             raise UploadStateError(f"{key} has {size} bytes, {stop} were expected", key=key)
@@ -1174,10 +901,10 @@ class LocalBlobStore:
             try:
                 self.fsync_dir(final.parent)  # the earlier call may have failed just here
             except OSError as exc:
-                raise _unavailable("fsync the directory of", key, exc) from exc
+                raise unavailable("fsync the directory of", key, exc) from exc
             return False
         except OSError as exc:
-            raise _unavailable("open", key, exc) from exc
+            raise unavailable("open", key, exc) from exc
         try:
             size = os.fstat(fd).st_size
             if size != digests.size:
@@ -1191,7 +918,7 @@ class LocalBlobStore:
                 self.fs.fsync(fd)
             except OSError as exc:
                 self._discard_staged(self.root / key)
-                raise _unavailable("fsync", key, exc) from exc
+                raise unavailable("fsync", key, exc) from exc
         finally:
             self.fs.close(fd)
         return self._publish_sync(
@@ -1205,7 +932,7 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise _unavailable("stat", key, exc) from exc
+            raise unavailable("stat", key, exc) from exc
         return BlobInfo(sha256, info.st_size) if stat.S_ISREG(info.st_mode) else None
 
     def _open_blob(self, sha256: str, key: str) -> tuple[int, int]:
@@ -1216,12 +943,12 @@ class LocalBlobStore:
                 f"blob sha256:{sha256} is not stored", digest=f"sha256:{sha256}"
             ) from exc
         except OSError as exc:
-            raise _unavailable("open", key, exc) from exc
+            raise unavailable("open", key, exc) from exc
         try:
             info = os.fstat(fd)
         except OSError as exc:
             os.close(fd)
-            raise _unavailable("stat", key, exc) from exc
+            raise unavailable("stat", key, exc) from exc
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise BlobCorruptError(f"{key} is not a regular file", digest=f"sha256:{sha256}")
@@ -1239,7 +966,7 @@ class LocalBlobStore:
                     try:
                         chunk = os.read(fd, CHUNK_SIZE)
                     except OSError as exc:
-                        raise _unavailable("read", key, exc) from exc
+                        raise unavailable("read", key, exc) from exc
                     if not chunk:
                         break
                     digester.update(chunk)
@@ -1258,11 +985,11 @@ class LocalBlobStore:
         except FileNotFoundError:
             return False
         except OSError as exc:
-            raise _unavailable("delete", key, exc) from exc
+            raise unavailable("delete", key, exc) from exc
         try:
             self.fsync_dir(final.parent)
         except OSError as exc:
-            raise _unavailable("fsync the directory of", key, exc) from exc
+            raise unavailable("fsync the directory of", key, exc) from exc
         return True
 
     def _sweep_sync(self, older_than: timedelta) -> int:
@@ -1288,7 +1015,7 @@ class LocalBlobStore:
                     continue
                 removed += 1
         except OSError as exc:
-            raise _unavailable("sweep", STAGING_DIR, exc) from exc
+            raise unavailable("sweep", STAGING_DIR, exc) from exc
         return removed
 
 
@@ -1330,7 +1057,7 @@ def _pread_full(fd: int, length: int, offset: int, key: str) -> bytes:
         try:
             chunk = os.pread(fd, length - got, offset + got)
         except OSError as exc:
-            raise _unavailable("read", key, exc) from exc
+            raise unavailable("read", key, exc) from exc
         if not chunk:
             break
         parts.append(chunk)
@@ -1349,7 +1076,7 @@ def _fanout_dirs(top: Path) -> list[str]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise _unavailable("list", BLOB_PREFIX, exc) from exc
+        raise unavailable("list", BLOB_PREFIX, exc) from exc
 
 
 def _list_fanout(first_dir: Path, first: str) -> list[BlobInfo]:
@@ -1370,5 +1097,5 @@ def _list_fanout(first_dir: Path, first: str) -> list[BlobInfo]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise _unavailable("list", f"{BLOB_PREFIX}/{first}/{second}", exc) from exc
+            raise unavailable("list", f"{BLOB_PREFIX}/{first}/{second}", exc) from exc
     return found

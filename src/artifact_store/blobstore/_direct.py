@@ -1,0 +1,178 @@
+"""Write helpers of ``LocalBlobStore`` (private): the ``O_DIRECT`` sink that writes large blobs
+in aligned batches from a helper thread, and the background ``fdatasync`` flusher used when a
+filesystem refuses ``O_DIRECT`` (ADR-0012)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import mmap
+import queue
+import threading
+from collections.abc import Callable
+from typing import Final
+
+from artifact_store.blobstore.fsops import FsOps
+from artifact_store.kernels.limits import CHUNK_SIZE
+
+__all__ = ["DirectSink", "Flusher", "write_all"]
+
+logger = logging.getLogger(__name__)
+
+#: Direct writes are made in batches of this size from one page-aligned buffer.
+_DIRECT_BATCH: Final = 4 * CHUNK_SIZE
+#: Offset and length alignment that every Linux filesystem accepts for O_DIRECT.
+_DIRECT_ALIGN: Final = 4096
+_DIRECT_QUEUE: Final = 8
+
+
+class Flusher:
+    """Issues ``fdatasync`` on a staged file from a helper thread every ``every`` bytes.
+
+    The final fsync then finds little left to write, and write-back overlaps the hashing. An
+    error is kept and fails the write: after a failed fsync the kernel may have dropped the
+    dirty pages, so a later fsync that "succeeds" proves nothing (RELIABILITY.md §3.2).
+    """
+
+    def __init__(self, fs: FsOps, fd: int, every: int) -> None:
+        self._fs, self._fd, self._every = fs, fd, every
+        self._next = every
+        self._wake = threading.Event()
+        self._stopping = False
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="blob-flush", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                self._fs.fdatasync(self._fd)
+            except OSError as exc:
+                self.error = exc
+                return
+
+    def wrote(self, total: int) -> None:
+        """Note that ``total`` bytes are written; wakes the helper at each interval."""
+        if total >= self._next:
+            self._next = total + self._every
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Wait for the helper to finish (an fdatasync in progress completes first)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+
+
+def write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = fs.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
+class DirectSink:
+    """Writes a staged file opened with ``O_DIRECT`` from a helper thread, in aligned batches.
+
+    Each chunk (immutable ``bytes``, also queued to the hash threads) is copied into one reused
+    page-aligned buffer, written with DMA when the buffer is full: no page-cache pages are
+    allocated and no write-back is left for the final fsync (on the project VM, page-cache
+    allocation costs more than the copy and the hashing together; TOOLING.md §2a). A write the
+    filesystem rejects with ``EINVAL`` (alignment it does not support) turns ``O_DIRECT`` off
+    and is retried buffered; the unaligned tail is always written buffered. Any other error is
+    kept, and fails the write.
+    """
+
+    def __init__(self, fs: FsOps, fd: int) -> None:
+        self._fs, self._fd = fs, fd
+        self._direct = True  # the writer turned O_DIRECT on before making this sink
+        self._discarding = False
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(_DIRECT_QUEUE)
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="blob-direct", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: bytes | memoryview) -> None:
+        """Queue ``chunk`` (blocks while the queue is full)."""
+        self._queue.put(chunk)
+
+    def finish(self, *, discard: bool = False) -> OSError | None:
+        """Write what is left (unless ``discard``), stop the helper, return the first error."""
+        if discard:
+            self._discarding = True
+        self._queue.put(None)
+        self._thread.join()
+        return self.error
+
+    def _run(self) -> None:
+        # The queue is always drained, whatever fails, so that put() never blocks forever.
+        view: memoryview | None = None
+        try:
+            view = memoryview(mmap.mmap(-1, _DIRECT_BATCH))
+        except OSError as exc:
+            self.error = exc
+        filled = 0
+        while (chunk := self._queue.get()) is not None:
+            if self.error is None and view is not None and not self._discarding:
+                filled = self._guarded(self._absorb, view, filled, memoryview(chunk))
+        if self.error is None and view is not None and filled and not self._discarding:
+            self._guarded(self._write_tail, view, filled)
+        if view is not None:
+            buffer = view.obj
+            view.release()
+            if isinstance(buffer, mmap.mmap):
+                buffer.close()
+
+    def _guarded[*Ts](self, step: Callable[[*Ts], int], *args: *Ts) -> int:
+        try:
+            return step(*args)
+        except OSError as exc:
+            self.error = exc
+        except Exception as exc:  # a helper that dies silently would publish a short file
+            self.error = OSError(errno.EIO, f"direct writer failed: {exc!r}")
+        return 0
+
+    def _absorb(self, view: memoryview, filled: int, data: memoryview) -> int:
+        while data:
+            take = min(len(data), _DIRECT_BATCH - filled)
+            view[filled : filled + take] = data[:take]
+            filled, data = filled + take, data[take:]
+            if filled == _DIRECT_BATCH:
+                self._write(view)
+                filled = 0
+        return filled
+
+    def _write_tail(self, view: memoryview, filled: int) -> int:
+        aligned = filled - filled % _DIRECT_ALIGN
+        self._write(view[:aligned])
+        if filled > aligned:
+            self._buffered()
+            self._write(view[aligned:filled])
+        return 0
+
+    def _write(self, data: memoryview) -> None:
+        while data:
+            try:
+                written = self._fs.write(self._fd, data)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and self._buffered():
+                    logger.info("O_DIRECT write refused; continuing with buffered writes")
+                    continue
+                raise
+            if written <= 0:
+                raise OSError(errno.EIO, "write made no progress")
+            data = data[written:]
+
+    def _buffered(self) -> bool:
+        """Turn O_DIRECT off; False when it was already off."""
+        if not self._direct:
+            return False
+        self._fs.set_direct_io(self._fd, False)
+        self._direct = False
+        return True
