@@ -35,12 +35,14 @@ async def test_sigterm_lets_an_inflight_patch_finish_and_the_session_resume(
             half = len(data) // 2
             terminated = threading.Event()
 
+            def stop() -> None:
+                server.terminate()
+                terminated.set()
+
             async def body() -> AsyncIterator[bytes]:
                 for start in range(0, half, 256 << 10):
                     if start == 1 << 20:
-                        threading.Thread(
-                            target=lambda: (server.terminate(), terminated.set()), daemon=True
-                        ).start()
+                        threading.Thread(target=stop, daemon=True).start()
                         await asyncio.sleep(0.5)  # SIGTERM lands while the body streams
                     yield data[start : min(start + (256 << 10), half)]
 
