@@ -22,8 +22,8 @@ def _store(request: Request) -> ArtifactStore:
 
 
 def _actor(request: Request) -> str:
-    # TODO(#3): the authenticated principal once auth exists; the client address is in the
-    # access log meanwhile.
+    # Until access control exists (its own roadmap step) every request acts as "anonymous";
+    # the client address is in the access log (issue #3 item 9).
     return ANONYMOUS
 
 
