@@ -493,7 +493,7 @@ class LocalBlobStore:
             PayloadTooLargeError: more than ``limit`` bytes arrived.
             StorageUnavailableError: the filesystem failed; nothing is published.
         """
-        writer = await self.begin()
+        writer: LocalBlobWriter | None = None
         digester: Digester | ThreadedDigester | None = None
         pending: asyncio.Task[None] | None = None
         parts: list[bytes] = []
@@ -507,8 +507,10 @@ class LocalBlobStore:
                 buffered += len(data)
                 if buffered < CHUNK_SIZE:
                     continue
-                if digester is None:
+                if writer is None:
+                    writer = await self.begin()
                     digester = ThreadedDigester(limit=limit)
+                assert digester is not None  # noqa: S101 - set together with the writer
                 block, parts, buffered = b"".join(parts), [], 0
                 if pending is not None:
                     await pending
@@ -516,10 +518,13 @@ class LocalBlobStore:
                     asyncio.to_thread(_feed, writer, digester, block, direct=True),
                     name="blob-put-block",
                 )
+            if writer is None:
+                # A small blob (under one block): stage, hash, fsync and publish in ONE worker
+                # thread call instead of five event-loop round trips.
+                return await asyncio.to_thread(self._put_small_sync, b"".join(parts), expected)
             if pending is not None:
                 await pending
-            if digester is None:
-                digester = Digester(limit=limit)
+            assert digester is not None  # noqa: S101 - set together with the writer
             if parts:
                 await asyncio.to_thread(_feed, writer, digester, b"".join(parts))
             digests = await asyncio.to_thread(digester.finish)
@@ -529,9 +534,22 @@ class LocalBlobStore:
         finally:
             if pending is not None and pending.done() and not pending.cancelled():
                 pending.exception()  # retrieved here when an earlier error ended the loop
-            # Runs in a thread that first takes the writer's lock, i.e. waits for a block
-            # still being fed (after a cancellation), then stops the hashers and discards.
-            await asyncio.to_thread(_cleanup, writer, digester)
+            if writer is not None:
+                # Runs in a thread that first takes the writer's lock, i.e. waits for a block
+                # still being fed (after a cancellation), then stops the hashers and discards.
+                await asyncio.to_thread(_cleanup, writer, digester)
+
+    def _put_small_sync(self, data: bytes, expected: DigestPair | Expected | None) -> PutResult:
+        """Blocking ``put`` of a blob that fits in one block (the same durability sequence)."""
+        writer = self.begin_sync()
+        try:
+            digester = Digester(limit=len(data))
+            _feed(writer, digester, data)
+            digests = digester.finish()
+            check_expected(expected, digests)
+            return PutResult(digests, writer.commit_sync(digests))
+        finally:
+            writer.abort_sync()  # a no-op once committed
 
     async def put_file(
         self,
