@@ -27,3 +27,11 @@ def test_each_class_maps_everywhere(cls: type[ArtifactStoreError]) -> None:
     error = cls("message", field="value")
     assert str(error) == "message"
     assert error.extra == {"field": "value"}
+
+
+def test_the_sdk_exports_every_error_class() -> None:
+    import artifact_store.client as sdk
+
+    for cls in CLASSES:
+        assert getattr(sdk, cls.__name__) is cls
+        assert cls.__name__ in sdk.__all__
