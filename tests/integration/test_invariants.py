@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.services import PostgresServer, pg_url
 
+from artifact_store.catalog.rebuild import rebuild_views
 from artifact_store.config import StoreConfig
 from artifact_store.errors import ArtifactStoreError
 from artifact_store.kernels.clock import FixedClock
@@ -30,6 +31,8 @@ BLOBS = [b"", b"a", b"bb", b"ccc" * 100, bytes(range(256))]
 VERSIONS = ["1", "2", "3"]
 NAMES = ["report", "logs"]
 TAGS = ["latest", "stable"]
+#: Replay window sizes (events folded together) for the second rebuild of each example.
+WINDOWS = st.integers(min_value=1, max_value=5)
 
 commands = st.lists(
     st.one_of(
@@ -101,7 +104,9 @@ async def _apply(store: ArtifactStore, command: tuple[object, ...]) -> None:
             raise AssertionError(command)
 
 
-async def _check(database_url: str, blob_dir: Path, program: list[tuple[object, ...]]) -> None:
+async def _check(
+    database_url: str, blob_dir: Path, program: list[tuple[object, ...]], window: int
+) -> None:
     config = StoreConfig(database_url=database_url, blobstore_url=blob_dir.as_uri(), create=True)
     store = await open_store(config, clock=FixedClock())
     try:
@@ -118,6 +123,10 @@ async def _check(database_url: str, blob_dir: Path, program: list[tuple[object, 
         live = await store.dump_views()
         report = await store.rebuild_views()
         assert report.events == await store.head()
+        assert await store.dump_views() == live
+        # Again in windows of a few events, so rows are folded across window boundaries too.
+        async with store._db.write() as conn:
+            await rebuild_views(conn, batch=window)
         assert await store.dump_views() == live
         verified = await store.verify()
         assert verified.ok, verified.problems
@@ -142,12 +151,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_rebuild_equals_live_sqlite(sqlite_template: Path) -> None:
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(program=commands)
-    def run(program: list[tuple[object, ...]]) -> None:
+    @given(program=commands, window=WINDOWS)
+    def run(program: list[tuple[object, ...]], window: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy(sqlite_template, Path(tmp) / "catalog.db")
             url = f"sqlite+aiosqlite:///{tmp}/catalog.db"
-            asyncio.run(_check(url, Path(tmp) / "data", program))
+            asyncio.run(_check(url, Path(tmp) / "data", program, window))
 
     run()
 
@@ -155,10 +164,10 @@ def test_rebuild_equals_live_sqlite(sqlite_template: Path) -> None:
 @pytest.mark.postgres
 def test_rebuild_equals_live_postgres(postgres: PostgresServer, postgres_template: str) -> None:
     @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(program=commands)
-    def run(program: list[tuple[object, ...]]) -> None:
+    @given(program=commands, window=WINDOWS)
+    def run(program: list[tuple[object, ...]], window: int) -> None:
         name = postgres.create(template=postgres_template)
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(_check(pg_url(name), Path(tmp) / "data", program))
+            asyncio.run(_check(pg_url(name), Path(tmp) / "data", program, window))
 
     run()

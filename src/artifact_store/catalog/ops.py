@@ -17,7 +17,7 @@ from sqlalchemy import Dialect, Table, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Op", "execute"]
+__all__ = ["Op", "Plan", "execute", "plan_for"]
 
 type OpKind = Literal["insert", "upsert", "update", "delete"]
 
@@ -61,7 +61,7 @@ def _statement(op: Op, dialect: str) -> Any:  # noqa: ANN401 - a SQLAlchemy exec
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class Plan:
     """A statement compiled once for a dialect: its SQL text, and for each positional
     parameter the op field it comes from and the column type's bind processor."""
 
@@ -69,16 +69,17 @@ class _Plan:
     fields: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
 
     def row(self, op: Op) -> tuple[Any, ...]:
+        """The driver's parameters for ``op``."""
         values = op.values
         return tuple(
             values[name] if proc is None else proc(values[name]) for _, name, proc in self.fields
         )
 
 
-_PLANS: dict[tuple[str, OpKind, str, tuple[str, ...], tuple[str, ...]], _Plan] = {}
+_PLANS: dict[tuple[str, OpKind, str, tuple[str, ...], tuple[str, ...]], Plan] = {}
 
 
-def _plan(op: Op, dialect: Dialect) -> _Plan:
+def _plan(op: Op, dialect: Dialect) -> Plan:
     key = (dialect.name, *op.shape())
     plan = _PLANS.get(key)
     if plan is None:
@@ -88,7 +89,18 @@ def _plan(op: Op, dialect: Dialect) -> _Plan:
             bind = compiled.binds[param]
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             fields.append((param, param[2:], proc))  # "v_col" / "k_col" -> "col"
-        plan = _PLANS[key] = _Plan(str(compiled), tuple(fields))
+        plan = _PLANS[key] = Plan(str(compiled), tuple(fields))
+    return plan
+
+
+def plan_for(
+    kind: OpKind, table: Table, columns: Sequence[str], key: tuple[str, ...], dialect: Dialect
+) -> Plan:
+    """The compiled statement for operations of this shape, its parameters in ``columns`` order,
+    for callers that build the driver's rows themselves (the replay)."""
+    plan = _plan(Op(kind, table, dict.fromkeys(columns), key), dialect)
+    if tuple(name for _, name, _ in plan.fields) != tuple(columns):  # pragma: no cover
+        raise RuntimeError(f"{kind} on {table.name}: parameters not in column order")
     return plan
 
 
