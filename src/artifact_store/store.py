@@ -22,6 +22,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from artifact_store.blobstore.base import BlobStore, PutResult
+from artifact_store.blobstore.layout import check_expected
 from artifact_store.blobstore.registry import open_blobstore
 from artifact_store.catalog import queries
 from artifact_store.catalog import uploads as upload_rows
@@ -46,8 +47,15 @@ from artifact_store.errors import (
 )
 from artifact_store.ingest.uploads import Uploads
 from artifact_store.kernels.clock import Clock, SystemClock, format_time
-from artifact_store.kernels.digest import Digest, DigestPair, Expected, digest_file
-from artifact_store.kernels.limits import MAX_MANIFEST_BYTES
+from artifact_store.kernels.digest import Digest, DigestPair, Expected, digest_bytes, digest_file
+from artifact_store.kernels.limits import (
+    MAX_BATCH_BLOB_SIZE,
+    MAX_BATCH_BLOBS,
+    MAX_BATCH_BYTES,
+    MAX_MANIFEST_BYTES,
+    check_limit,
+    check_size,
+)
 from artifact_store.kernels.names import (
     PackageName,
     PackageRef,
@@ -111,6 +119,9 @@ __all__ = [
 
 #: How often a follower polls the log for events written by other processes.
 _FOLLOW_POLL_SECONDS = 0.5
+#: Blobs of one ``put_blobs`` batch written to the blob store at the same time (each write
+#: waits mostly on its fsyncs, so a few in flight keep the disk busy).
+BATCH_PARALLEL = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +291,54 @@ class ArtifactStore:
         self._notify()
         assert record is not None  # noqa: S101 - registered in this very transaction
         return StoredBlob(record, created=bool(payloads))
+
+    async def put_blobs(
+        self, items: Sequence[tuple[str, bytes]], *, actor: str
+    ) -> list[StoredBlob]:
+        """Store several small blobs at once: ``(claimed digest, bytes)`` pairs, in one
+        catalog transaction (one durable commit for all of them, instead of one per blob).
+
+        Every claim (``sha256:`` or ``blake3:``) is checked before anything is stored, so a
+        batch with one wrong digest stores nothing. The blobs are written to the blob store
+        ``BATCH_PARALLEL`` at a time. The answer is in the order of ``items``; ``created`` says
+        whether the blob was new to the store (for every item that carries it, if it repeats).
+
+        Raises:
+            InvalidDigestError: a malformed digest.
+            DigestMismatchError: the bytes of an item do not match its digest; nothing stored.
+            LimitExceededError, PayloadTooLargeError: over ``MAX_BATCH_BLOBS``,
+                ``MAX_BATCH_BLOB_SIZE`` or ``MAX_BATCH_BYTES``.
+        """
+        check_limit("blobs in a batch", len(items), MAX_BATCH_BLOBS)
+        for index, (_, data) in enumerate(items):
+            check_size(f"blob {index} of a batch", len(data), MAX_BATCH_BLOB_SIZE)
+        check_size("blobs of a batch", sum(len(data) for _, data in items), MAX_BATCH_BYTES)
+        claims = [Expected.of(Digest.parse(digest)) for digest, _ in items]
+        pairs = await asyncio.to_thread(lambda: [digest_bytes(data) for _, data in items])
+        for index, (claim, pair) in enumerate(zip(claims, pairs, strict=True)):
+            try:
+                check_expected(claim, pair)
+            except DigestMismatchError as exc:
+                raise DigestMismatchError(
+                    f"blob {index} of the batch: {exc}", index=index, **exc.extra
+                ) from None
+        unique = {pair.sha256: (pair, data) for pair, (_, data) in zip(pairs, items, strict=True)}
+        limit = asyncio.Semaphore(BATCH_PARALLEL)
+
+        async def put(pair: DigestPair, data: bytes) -> None:
+            async with limit:
+                await self._blobs.put(_one(data), expected=pair)
+
+        async with asyncio.TaskGroup() as group:
+            for pair, data in unique.values():
+                group.create_task(put(pair, data))
+        async with self._db.write() as conn:
+            payloads = await self._register(conn, pairs)
+            await self._record(conn, payloads, actor=actor)
+            records = await queries.find_blobs(conn, unique)
+        self._notify()
+        created = {p.sha256 for p in payloads if isinstance(p, BlobStored)}
+        return [StoredBlob(records[p.sha256], created=p.sha256 in created) for p in pairs]
 
     async def stat_blob(self, digest: str) -> BlobRecord:
         """The catalog's record of a blob, by ``sha256:`` or ``blake3:`` digest.

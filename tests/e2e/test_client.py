@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,12 +84,48 @@ async def test_only_missing_blobs_are_sent(tmp_path: Path, tree: Path) -> None:
             "http://test", transport=recorder, cache_dir=tmp_path / "cache"
         ) as client:
             await client.push_directory(tree, "acme/ci/report@1.0")
-            assert len(recorder.paths("PUT")) == 5  # five small files, one request each
+            # four small files in one batch request; the 300 kB one (over BATCH_BLOB) alone
+            assert recorder.paths("POST") == [
+                "/v1/blobs/missing",
+                "/v1/blobs/batch",
+                "/v1/packages",
+            ]
+            assert recorder.paths("PUT") == ["/v1/blobs"]
             recorder.requests.clear()
             make_tree(tree, {"extra.txt": b"only this is new"})
             await client.push_directory(tree, "acme/ci/report@2.0")
-            assert recorder.paths("PUT") == ["/v1/blobs"]
-            assert recorder.sent("PUT") == len(b"only this is new")
+            assert recorder.paths("POST") == [
+                "/v1/blobs/missing",
+                "/v1/blobs/batch",
+                "/v1/packages",
+            ]
+            new = b"only this is new"
+            header = f"sha256:{hashlib.sha256(new).hexdigest()} {len(new)}\n".encode()
+            assert recorder.sent("POST", "/v1/blobs/batch") == len(header) + len(new)
+
+
+async def test_push_falls_back_to_one_request_per_blob_without_the_batch_endpoint(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = create_app(Settings(data=tmp_path / "data"))
+
+    async def older_server(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/blobs/batch":
+            await send({"type": "http.response.start", "status": 405, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    async with app.router.lifespan_context(app):
+        recorder = Recorder(httpx.ASGITransport(app=older_server))
+        async with AsyncClient(
+            "http://test", transport=recorder, cache_dir=tmp_path / "cache"
+        ) as client:
+            result = await client.push_directory(tree, "acme/ci/report@1.0")
+            assert result.created
+            assert recorder.paths("PUT") == ["/v1/blobs"] * 5
+            await client.pull("acme/ci/report@1.0", tmp_path / "out")
+    assert tree_files(tmp_path / "out") == tree_files(tree)
 
 
 async def test_large_files_upload_in_resumable_chunks(tmp_path: Path) -> None:

@@ -55,9 +55,9 @@ class Recorder(httpx.AsyncBaseTransport):
         self.requests.append((request.method, request.url.path, size))
         return await self.inner.handle_async_request(request)
 
-    def sent(self, method: str) -> int:
-        """Body bytes declared by the recorded requests of ``method``."""
-        return sum(size for m, _, size in self.requests if m == method)
+    def sent(self, method: str, path: str | None = None) -> int:
+        """Body bytes declared by the recorded requests of ``method`` (to ``path``)."""
+        return sum(size for m, p, size in self.requests if m == method and path in (None, p))
 
     def paths(self, method: str) -> list[str]:
         """Paths of the recorded requests of ``method``."""

@@ -179,6 +179,66 @@ async def test_missing_blobs_body_limit(http: Http) -> None:
     assert response.json()["code"] == "payload_too_large"
 
 
+BATCH = "application/vnd.artifact-store.blob-batch"
+
+
+def batch_body(*items: tuple[str, bytes]) -> bytes:
+    return b"".join(f"{digest} {len(data)}\n".encode() + data for digest, data in items)
+
+
+async def test_blob_batch_stores_every_blob(http: Http) -> None:
+    datas = [b"first", b"", os.urandom(70_000)]
+    await put_blob(http.client, datas[0])
+    body = batch_body(*[(sha256_digest(d), d) for d in datas])
+    response = await http.client.post(
+        "/v1/blobs/batch", content=body, headers={"Content-Type": BATCH}
+    )
+    assert response.status_code == 200
+    blobs = response.json()["blobs"]
+    assert [b["digest"] for b in blobs] == [sha256_digest(d) for d in datas]
+    assert [b["created"] for b in blobs] == [False, True, True]
+    assert [b["blake3"] for b in blobs] == [blake3.blake3(d).hexdigest() for d in datas]
+    for data in datas:
+        got = await http.client.get(f"/v1/blobs/{sha256_digest(data)}")
+        assert got.content == data
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (batch_body((sha256_digest(b"real"), b"fake")), BATCH, 400, "digest_mismatch"),
+        (batch_body(("sha256:XYZ", b"x")), BATCH, 400, "digest_invalid"),
+        (b"sha256:" + b"a" * 64 + b" 5\nabc", BATCH, 400, "encoding_invalid"),
+        (b"no header line" * 20, BATCH, 400, "encoding_invalid"),
+        (f"sha256:{'a' * 64} {(1 << 20) + 1}\n".encode(), BATCH, 413, "payload_too_large"),
+        (batch_body((sha256_digest(b"x"), b"x")), "application/octet-stream", 415, None),
+    ],
+)
+async def test_blob_batch_refusals_store_nothing(
+    http: Http, body: bytes, content_type: str, status: int, code: str | None
+) -> None:
+    good = (sha256_digest(b"good"), b"good")
+    before = await snapshot(http.store)
+    response = await http.client.post(
+        "/v1/blobs/batch", content=batch_body(good) + body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    if code is not None:
+        assert response.json()["code"] == code
+    assert await snapshot(http.store) == before
+    assert (await http.client.head(f"/v1/blobs/{sha256_digest(b'good')}")).status_code == 404
+
+
+async def test_blob_batch_declared_length_over_the_limit_is_413(http: Http) -> None:
+    response = await http.client.post(
+        "/v1/blobs/batch",
+        content=b"",
+        headers={"Content-Type": BATCH, "Content-Length": str(64 << 20)},
+    )
+    assert response.status_code == 413
+
+
 async def test_streamed_get_closes_on_early_disconnect(http: Http) -> None:
     digest = await put_blob(http.client, DATA)
     async with http.client.stream("GET", f"/v1/blobs/{digest}") as response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from artifact_store.config import StoreConfig
 from artifact_store.server.app import create_app
 from artifact_store.server.settings import Settings
 from artifact_store.store import open_store
+from artifact_store.wire.batch import BLOB_BATCH
 
 try:
     import schemathesis  # type: ignore[import-not-found, unused-ignore]
@@ -89,6 +91,16 @@ else:
     # Raw-byte bodies (upload chunks, CBOR manifests) are generated as arbitrary bytes.
     for media in ("application/offset+octet-stream", "application/cbor"):
         schemathesis.openapi.media_type(media, strategies.binary(max_size=4096))
+    # Blob batches: arbitrary bytes, or well-formed batches of blobs with their real digests.
+    _item = strategies.binary(max_size=64).map(
+        lambda d: f"sha256:{hashlib.sha256(d).hexdigest()} {len(d)}\n".encode() + d
+    )
+    schemathesis.openapi.media_type(
+        BLOB_BATCH,
+        strategies.one_of(
+            strategies.binary(max_size=4096), strategies.lists(_item, max_size=5).map(b"".join)
+        ),
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", _fuzz_app()).exclude(
         path="/v1/events/stream"
     )

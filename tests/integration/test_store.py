@@ -16,18 +16,22 @@ from artifact_store.errors import (
     BlobNotFoundError,
     DigestMismatchError,
     FileNotInPackageError,
+    InvalidDigestError,
     InvalidPathError,
     InvalidRangeError,
     InvalidRefError,
+    LimitExceededError,
     MissingBlobsError,
     NonCanonicalError,
     PackageNotFoundError,
+    PayloadTooLargeError,
     SizeMismatchError,
     TagNotFoundError,
     VersionConflictError,
 )
 from artifact_store.kernels.clock import FixedClock
 from artifact_store.kernels.digest import digest_bytes
+from artifact_store.kernels.limits import MAX_BATCH_BLOB_SIZE, MAX_BATCH_BLOBS
 from artifact_store.kernels.ranges import ByteRange
 from artifact_store.manifest import FileEntry, Manifest, Producer, encode_manifest
 from artifact_store.store import ArtifactStore, PackageQuery
@@ -106,6 +110,50 @@ async def test_put_blob_checks_a_claimed_digest(store: ArtifactStore) -> None:
     assert (await store.put_blob(_chunks(b"real"), digest=good, actor=ACTOR)).created
     b3 = f"blake3:{blake3.blake3(b'real').hexdigest()}"
     assert not (await store.put_blob(_chunks(b"real"), digest=b3, actor=ACTOR)).created
+
+
+def _claim(data: bytes, algorithm: str = "sha256") -> str:
+    if algorithm == "sha256":
+        return f"sha256:{hashlib.sha256(data).hexdigest()}"
+    return f"blake3:{blake3.blake3(data).hexdigest()}"
+
+
+async def test_put_blobs_stores_a_batch_in_one_commit(store: ArtifactStore) -> None:
+    await store.put_blob(_chunks(b"old"), actor=ACTOR)
+    datas = [b"one", b"", b"old", b"one", b"three" * 100]
+    items = [(_claim(d, "blake3" if i == 4 else "sha256"), d) for i, d in enumerate(datas)]
+    stored = await store.put_blobs(items, actor=ACTOR)
+    assert [s.record.sha256 for s in stored] == [hashlib.sha256(d).hexdigest() for d in datas]
+    assert [s.created for s in stored] == [True, True, False, True, True]
+    assert [s.record.size for s in stored] == [len(d) for d in datas]
+    events = await store.events()
+    assert [e.type for e in events] == ["blob.stored"] * 4  # "old" once, then three new ones
+    assert len({e.time for e in events[1:]}) == 1  # one transaction
+    assert await store.missing_blobs([_claim(d) for d in datas]) == []
+    for data in datas:
+        _, chunks = await store.open_blob(_claim(data))
+        assert b"".join([c async for c in chunks]) == data
+    assert (await store.verify(deep=True)).ok
+
+
+async def test_put_blobs_with_one_wrong_digest_stores_none(store: ArtifactStore) -> None:
+    items = [(_claim(b"good"), b"good"), (_claim(b"real"), b"fake")]
+    with pytest.raises(DigestMismatchError) as caught:
+        await store.put_blobs(items, actor=ACTOR)
+    assert caught.value.extra["index"] == 1
+    assert await store.events() == []
+    assert await store.missing_blobs([_claim(b"good")]) == [_claim(b"good")]
+
+
+async def test_put_blobs_limits(store: ArtifactStore) -> None:
+    with pytest.raises(LimitExceededError):
+        await store.put_blobs([(_claim(b""), b"")] * (MAX_BATCH_BLOBS + 1), actor=ACTOR)
+    big = bytes(MAX_BATCH_BLOB_SIZE + 1)
+    with pytest.raises(PayloadTooLargeError):
+        await store.put_blobs([(_claim(big), big)], actor=ACTOR)
+    with pytest.raises(InvalidDigestError):
+        await store.put_blobs([("sha256:nope", b"x")], actor=ACTOR)
+    assert await store.events() == []
 
 
 async def test_commit_resolve_and_read_file(store: ArtifactStore) -> None:

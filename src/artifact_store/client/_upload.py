@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -20,8 +20,12 @@ from artifact_store.kernels.digest import DigestPair
 from artifact_store.kernels.limits import CHUNK_SIZE
 from artifact_store.kernels.names import PackageName, PackageRef, validate_version
 from artifact_store.manifest import ScannedFile
+from artifact_store.wire.batch import encode_blob_batch
 
 __all__ = [
+    "BATCH_BLOB",
+    "BATCH_BYTES",
+    "BATCH_COUNT",
     "DEFAULT_CHUNK_SIZE",
     "SMALL_BLOB",
     "Advance",
@@ -31,6 +35,8 @@ __all__ = [
     "conflict",
     "iter_range",
     "offset_from_error",
+    "plan_batches",
+    "read_batch",
     "push_target",
 ]
 
@@ -38,6 +44,13 @@ __all__ = [
 DEFAULT_CHUNK_SIZE: Final = 8 << 20
 #: Blobs up to this size go in one ``PUT /v1/blobs?digest=`` instead of a session.
 SMALL_BLOB: Final = 8 << 20
+
+#: Blobs up to this size are sent several per ``POST /v1/blobs/batch`` (one request and one
+#: catalog commit for many small files), at most ``BATCH_COUNT`` blobs and ``BATCH_BYTES``
+#: bytes per request; the server's limits are 1000 blobs and 16 MiB.
+BATCH_BLOB: Final = 256 << 10
+BATCH_BYTES: Final = 4 << 20
+BATCH_COUNT: Final = 256
 
 #: Receives the count of bytes that just moved.
 type Advance = Callable[[int], None]
@@ -135,3 +148,34 @@ class PushSources:
     def size_of(self, digests: list[str]) -> int:
         """The bytes these blobs hold."""
         return sum(self.by_sha256[d.removeprefix("sha256:")].size for d in digests)
+
+
+def plan_batches(sources: PushSources, digests: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+    """Split the blobs to send into batches of small ones and the others (sent one by one)."""
+    batches: list[list[str]] = []
+    singles: list[str] = []
+    current: list[str] = []
+    size = 0
+    for digest in digests:
+        item_size = sources.by_sha256[digest.removeprefix("sha256:")].size
+        if item_size > BATCH_BLOB:
+            singles.append(digest)
+            continue
+        if current and (len(current) == BATCH_COUNT or size + item_size > BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(digest)
+        size += item_size
+    if current:
+        batches.append(current)
+    return batches, singles
+
+
+def read_batch(sources: PushSources, digests: Sequence[str]) -> tuple[bytes, int]:
+    """The ``POST /v1/blobs/batch`` body of these (small) blobs, read from their files, and
+    the count of blob bytes in it (blocking)."""
+    items: list[tuple[str, bytes]] = []
+    for digest in digests:
+        item = sources.by_sha256[digest.removeprefix("sha256:")]
+        items.append((digest, item.source.read_bytes()))
+    return encode_blob_batch(items), sum(len(data) for _, data in items)

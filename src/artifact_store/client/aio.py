@@ -36,6 +36,7 @@ from artifact_store.client._upload import (
     Advance,
     PushSources,
     aiter_range,
+    plan_batches,
     push_target,
 )
 from artifact_store.errors import (
@@ -425,6 +426,7 @@ class AsyncClient:
         advance: Advance | None,
     ) -> None:
         limit = asyncio.Semaphore(parallel or self.parallel)
+        batches, singles = plan_batches(sources, digests)
 
         async def one(sha256: str) -> None:
             item = sources.by_sha256[sha256]
@@ -434,9 +436,15 @@ class AsyncClient:
                     self._ops.upload(source, sha256, chunk_size=chunk_size, advance=advance)
                 )
 
+        async def batch(members: list[str]) -> None:
+            async with limit:
+                await self._run(self._ops.put_blob_batch(sources, members, advance))
+
         try:
             async with asyncio.TaskGroup() as group:
-                for d in digests:
+                for members in batches:
+                    group.create_task(batch(members))
+                for d in singles:
                     group.create_task(one(d.removeprefix("sha256:")))
         except BaseExceptionGroup as failed:
             first = failed.exceptions[0]

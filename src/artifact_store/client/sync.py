@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,7 @@ from artifact_store.client._upload import (
     Advance,
     PushSources,
     iter_range,
+    plan_batches,
     push_target,
 )
 from artifact_store.errors import BlobNotFoundError, FileNotInPackageError, UnavailableError
@@ -403,9 +404,16 @@ class Client:
                 self._ops.upload(source, sha256, chunk_size=chunk_size, advance=advance)
             )
 
-        if digests:
+        def batch(members: list[str]) -> list[BlobInfo]:
+            return self._run(self._ops.put_blob_batch(sources, members, advance))
+
+        batches, singles = plan_batches(sources, digests)
+        if batches or singles:
             with ThreadPoolExecutor(max_workers=parallel or self.parallel) as pool:
-                list(pool.map(one, digests))  # re-raises the first failure
+                sent: list[Future[object]] = [pool.submit(batch, m) for m in batches]
+                sent += [pool.submit(one, digest) for digest in singles]
+                for future in sent:
+                    future.result()  # re-raises the first failure
 
     # --- tags ----------------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ __all__ = [
     "MAX_ANNOTATIONS",
     "MAX_ANNOTATION_KEY_BYTES",
     "MAX_ANNOTATION_VALUE_BYTES",
+    "MAX_BATCH_BLOBS",
+    "MAX_BATCH_BLOB_SIZE",
+    "MAX_BATCH_BYTES",
     "MAX_BLOB_SIZE",
     "MAX_EVENT_BODY_BYTES",
     "MAX_FILES",
@@ -87,6 +90,14 @@ MAX_LINK_REL_BYTES: Final = 64
 MAX_JSON_BODY_BYTES: Final = 1 << 20
 #: Most digests one "which blobs are missing" query may ask about.
 MAX_MISSING_QUERY: Final = 10_000
+
+#: A batch of small blobs (``ArtifactStore.put_blobs``, ``POST /v1/blobs/batch``): at most this
+#: many blobs, each at most ``MAX_BATCH_BLOB_SIZE`` and together at most ``MAX_BATCH_BYTES``.
+#: A batch is held in memory whole, so these bound the memory one request can take; anything
+#: larger goes through the streaming paths.
+MAX_BATCH_BLOBS: Final = 1000
+MAX_BATCH_BLOB_SIZE: Final = 1 << 20
+MAX_BATCH_BYTES: Final = 16 << 20
 
 DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000

@@ -144,6 +144,18 @@ class BlobOut(BaseModel):
         )
 
 
+class BatchBlobOut(BlobOut):
+    """One blob of a batch upload, and whether the store did not hold it before."""
+
+    created: bool
+
+
+class BatchOut(BaseModel):
+    """The blobs of a batch upload, in request order."""
+
+    blobs: list[BatchBlobOut]
+
+
 class MissingIn(BaseModel):
     """Which of these blobs does the store lack?"""
 

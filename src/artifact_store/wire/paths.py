@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 __all__ = [
     "BLOBS",
+    "BLOBS_BATCH",
     "BLOBS_MISSING",
     "EVENTS",
     "EVENTS_STREAM",
@@ -28,6 +29,7 @@ __all__ = [
 UPLOADS = "/v1/uploads"
 BLOBS = "/v1/blobs"
 BLOBS_MISSING = "/v1/blobs/missing"
+BLOBS_BATCH = "/v1/blobs/batch"
 PACKAGES = "/v1/packages"
 EVENTS = "/v1/events"
 EVENTS_STREAM = "/v1/events/stream"

@@ -9,6 +9,8 @@ from artifact_store.kernels.limits import MAX_BLOB_SIZE
 from artifact_store.server.deps import ActorDep, StoreDep
 from artifact_store.server.schemas import (
     BINARY,
+    BatchBlobOut,
+    BatchOut,
     BlobOut,
     MissingIn,
     MissingOut,
@@ -23,6 +25,7 @@ from artifact_store.server.streaming import (
     require_media_type,
 )
 from artifact_store.wire import paths
+from artifact_store.wire.batch import BLOB_BATCH, MAX_BATCH_BODY_BYTES, BatchReader
 from artifact_store.wire.headers import OCTET_STREAM, REPR_DIGEST
 
 __all__ = ["BYTES_RESPONSES", "router"]
@@ -80,6 +83,28 @@ async def put_blob(
     response.status_code = 201 if stored.created else 200
     response.headers["Location"] = paths.blob(stored.record.digest)
     return BlobOut.of(stored.record)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses=problem_responses(413, 415),
+    openapi_extra={"requestBody": {"required": True, "content": {BLOB_BATCH: {"schema": BINARY}}}},
+)
+async def put_blob_batch(request: Request, store: StoreDep, actor: ActorDep) -> BatchOut:
+    """Store several small blobs in one request and one catalog commit (``docs/api/v1.md``,
+    "Blob batches"); one wrong digest stores none of them."""
+    require_media_type(request, {BLOB_BATCH})
+    check_content_length(request, MAX_BATCH_BODY_BYTES, "blob batch")
+    reader = BatchReader()
+    items: list[tuple[str, bytes]] = []
+    async for chunk in body_chunks(request, limit=MAX_BATCH_BODY_BYTES, what="blob batch"):
+        items.extend(reader.feed(chunk))
+    reader.finish()
+    stored = await store.put_blobs(items, actor=actor)
+    return BatchOut(
+        blobs=[BatchBlobOut(**BlobOut.of(s.record).model_dump(), created=s.created) for s in stored]
+    )
 
 
 @router.post("/missing", response_model=MissingOut, responses=problem_responses(413))
