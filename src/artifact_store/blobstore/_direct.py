@@ -93,16 +93,13 @@ class DirectSink:
         self._fs, self._fd = fs, fd
         self._direct = True  # the writer turned O_DIRECT on before making this sink
         self._discarding = False
-        self._queue: queue.Queue[bytes | memoryview | tuple[bytes, ...] | None] = queue.Queue(
-            _DIRECT_QUEUE
-        )
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(_DIRECT_QUEUE)
         self.error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="blob-direct", daemon=True)
         self._thread.start()
 
-    def put(self, chunk: bytes | memoryview | tuple[bytes, ...]) -> None:
-        """Queue ``chunk``, or a tuple of chunks written one after the other (blocks while the
-        queue is full)."""
+    def put(self, chunk: bytes | memoryview) -> None:
+        """Queue ``chunk`` (blocks while the queue is full)."""
         self._queue.put(chunk)
 
     def finish(self, *, discard: bool = False) -> OSError | None:
@@ -123,8 +120,7 @@ class DirectSink:
         filled = 0
         while (chunk := self._queue.get()) is not None:
             if self.error is None and view is not None and not self._discarding:
-                for part in chunk if isinstance(chunk, tuple) else (chunk,):
-                    filled = self._guarded(self._absorb, view, filled, memoryview(part))
+                filled = self._guarded(self._absorb, view, filled, memoryview(chunk))
         if self.error is None and view is not None and filled and not self._discarding:
             self._guarded(self._write_tail, view, filled)
         if view is not None:

@@ -193,23 +193,20 @@ class LocalBlobWriter:
         with self._lock:
             self.write_locked(chunk)
 
-    def write_locked(self, chunk: bytes | memoryview | tuple[bytes, ...]) -> None:
-        """:meth:`write_sync` for a caller that already holds :attr:`lock` (a tuple of chunks
-        is written one after the other)."""
+    def write_locked(self, chunk: bytes | memoryview) -> None:
+        """:meth:`write_sync` for a caller that already holds :attr:`lock`."""
         self._require_open()
         flusher, sink = self._flusher, self._sink
         error = (flusher and flusher.error) or (sink and sink.error)
         if error:
             self._fail_locked()
             raise unavailable("write", self._key, error) from error
-        parts = chunk if isinstance(chunk, tuple) else (chunk,)
-        self._size += sum(map(len, parts))
+        self._size += len(chunk)
         if sink is not None:
             sink.put(chunk)
             return
         try:
-            for part in parts:
-                write_all(self._fs, self._fd, part)
+            write_all(self._fs, self._fd, chunk)
         except OSError as exc:
             self._fail_locked()
             raise unavailable("write", self._key, exc) from exc
@@ -514,9 +511,7 @@ class LocalBlobStore:
                     writer = await self.begin()
                     digester = ThreadedDigester(limit=limit)
                 assert digester is not None  # noqa: S101 - set together with the writer
-                # The pieces go to the hash and write threads as they are: joining them into
-                # one block here would copy every byte once more on the event loop.
-                block, parts, buffered = tuple(parts), [], 0
+                block, parts, buffered = b"".join(parts), [], 0
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(
@@ -1050,23 +1045,18 @@ def _is_upload_id(name: str) -> bool:
 def _feed(
     writer: LocalBlobWriter,
     digester: Digester | ThreadedDigester,
-    block: bytes | tuple[bytes, ...],
+    block: bytes,
     *,
     direct: bool = False,
 ) -> None:
-    """Hash and write one block (or the pieces of one, in order); under the writer's lock so
-    cleanup can wait for it.
+    """Hash and write one block; under the writer's lock so cleanup can wait for it.
 
     ``direct``: the stream is at least a chunk long, worth ``O_DIRECT`` from its first byte.
     """
     with writer.lock:
         if direct and writer.size == 0:
             writer.start_direct_locked()
-        if isinstance(digester, ThreadedDigester):
-            digester.update(block)
-        else:
-            for part in block if isinstance(block, tuple) else (block,):
-                digester.update(part)
+        digester.update(block)
         writer.write_locked(block)
 
 

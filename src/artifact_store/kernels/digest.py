@@ -174,7 +174,7 @@ class ThreadedDigester:
         self._limit = limit
         self._sha256 = hashlib.sha256()
         self._blake3 = _blake3.blake3()
-        self._queues: list[queue.Queue[bytes | memoryview | tuple[bytes, ...] | None]] = [
+        self._queues: list[queue.Queue[bytes | memoryview | None]] = [
             queue.Queue(depth),
             queue.Queue(depth),
         ]
@@ -188,27 +188,17 @@ class ThreadedDigester:
             thread.start()
 
     def _work(
-        self,
-        q: queue.Queue[bytes | memoryview | tuple[bytes, ...] | None],
-        hasher: hashlib._Hash | _blake3.blake3,
+        self, q: queue.Queue[bytes | memoryview | None], hasher: hashlib._Hash | _blake3.blake3
     ) -> None:
         while (chunk := q.get()) is not None:
             try:
-                if isinstance(chunk, tuple):
-                    for part in chunk:
-                        hasher.update(part)
-                else:
-                    hasher.update(chunk)
+                hasher.update(chunk)
             except BaseException as exc:
                 self._errors.append(exc)
 
-    def update(self, chunk: bytes | memoryview | tuple[bytes, ...]) -> None:
-        """Queue one more chunk for both hashers (blocks while both queues are full).
-
-        A tuple of chunks is hashed part after part as one queue item: a caller that received
-        small pieces hands them over without joining them into a block first (a copy).
-        """
-        self.size += sum(map(len, chunk)) if isinstance(chunk, tuple) else len(chunk)
+    def update(self, chunk: bytes | memoryview) -> None:
+        """Queue one more chunk for both hashers (blocks while both queues are full)."""
+        self.size += len(chunk)
         check_size("blob", self.size, self._limit)
         for q in self._queues:
             q.put(chunk)

@@ -293,20 +293,3 @@ def test_threaded_digester_finish_then_close_stops_threads() -> None:
     assert digester.finish() == expected(b"abc")
     digester.close()
     assert digest_threads() <= before
-
-
-@given(st.lists(st.lists(st.binary(max_size=300), max_size=5), max_size=6))
-def test_threaded_digester_takes_tuples_of_pieces(blocks: list[list[bytes]]) -> None:
-    digester = ThreadedDigester()
-    for block in blocks:
-        digester.update(tuple(block))
-    assert digester.finish() == expected(b"".join(b"".join(block) for block in blocks))
-
-
-def test_threaded_digester_limit_counts_the_pieces_of_a_tuple() -> None:
-    digester = ThreadedDigester(limit=5)
-    try:
-        with pytest.raises(PayloadTooLargeError):
-            digester.update((b"abc", b"def"))
-    finally:
-        digester.close()
