@@ -189,9 +189,44 @@ class _Rows:
     rows: list[_Row]
 
     async def run(self, conn: AsyncConnection) -> None:
-        fold = self.fold
-        plan = plan_for(self.kind, fold.table, fold.columns, fold.key, conn.dialect)
+        fold, dialect = self.fold, conn.dialect
+        if dialect.name == "postgresql" and len(self.rows) > 1:
+            # One statement whose parameters are one array per column: PostgreSQL runs an
+            # executemany row by row (about 30 us a row here), this in bulk.
+            columns = [list(column) for column in zip(*self.rows, strict=True)]
+            await conn.exec_driver_sql(_unnest_sql(self.kind, fold, dialect), tuple(columns))
+            return
+        plan = plan_for(self.kind, fold.table, fold.columns, fold.key, dialect)
         await conn.exec_driver_sql(plan.sql, self.rows if len(self.rows) > 1 else self.rows[0])
+
+
+_UNNEST_SQL: dict[tuple[str, str, str], str] = {}
+
+
+def _unnest_sql(kind: str, fold: _TableFold, dialect: Dialect) -> str:
+    """``INSERT … SELECT * FROM unnest($1::type[], …)`` (PostgreSQL), ``ON CONFLICT`` of the
+    primary key updating the other columns for an upsert."""
+    cache_key = (dialect.name, kind, fold.table.name)
+    sql = _UNNEST_SQL.get(cache_key)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        names = [quote(name) for name in fold.columns]
+        arrays = ", ".join(
+            f"${i}::{column.type.compile(dialect=dialect)}[]"
+            for i, column in enumerate(fold.table.columns, start=1)
+        )
+        # Built from the schema's own table, column and type names only (quoted by the
+        # dialect); every value travels as a parameter.
+        sql = (
+            f"INSERT INTO {quote(fold.table.name)} ({', '.join(names)}) "  # noqa: S608
+            f"SELECT * FROM unnest({arrays})"
+        )
+        if kind == "upsert":
+            changing = [quote(n) for n in fold.columns if n not in fold.key]
+            sql += f" ON CONFLICT ({', '.join(quote(k) for k in fold.key)}) DO UPDATE SET "
+            sql += ", ".join(f"{name} = excluded.{name}" for name in changing)
+        _UNNEST_SQL[cache_key] = sql
+    return sql
 
 
 class Window:
