@@ -511,7 +511,9 @@ class LocalBlobStore:
                     writer = await self.begin()
                     digester = ThreadedDigester(limit=limit)
                 assert digester is not None  # noqa: S101 - set together with the writer
-                block, parts, buffered = b"".join(parts), [], 0
+                # Joined in the worker, not here: the event loop is the busiest thread of an
+                # upload, and a fresh 1 MiB block costs page faults as well as the copy.
+                block, parts, buffered = parts, [], 0
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(
@@ -1045,14 +1047,17 @@ def _is_upload_id(name: str) -> bool:
 def _feed(
     writer: LocalBlobWriter,
     digester: Digester | ThreadedDigester,
-    block: bytes,
+    block: bytes | list[bytes],
     *,
     direct: bool = False,
 ) -> None:
-    """Hash and write one block; under the writer's lock so cleanup can wait for it.
+    """Hash and write one block (given whole, or as its pieces to join here); under the
+    writer's lock so cleanup can wait for it.
 
     ``direct``: the stream is at least a chunk long, worth ``O_DIRECT`` from its first byte.
     """
+    if isinstance(block, list):
+        block = b"".join(block)
     with writer.lock:
         if direct and writer.size == 0:
             writer.start_direct_locked()
