@@ -31,7 +31,7 @@ from artifact_store.errors import (
     UploadStateError,
 )
 from artifact_store.kernels.digest import DigestPair, digest_bytes
-from artifact_store.kernels.limits import CHUNK_SIZE
+from artifact_store.kernels.limits import CHUNK_SIZE, READ_PIECE_SIZE
 from artifact_store.kernels.ranges import ByteRange
 
 type Factory = Callable[[Path], BlobStore]
@@ -62,7 +62,7 @@ CORRUPTORS: dict[str, Corruptor] = {"local": _flip_local_byte}
 
 SMALL = b"hello, blob\n"
 # Spans several chunks and ends mid-chunk, so every boundary case is crossed.
-BIG = os.urandom(3 * CHUNK_SIZE + 12345)
+BIG = os.urandom(READ_PIECE_SIZE + 3 * CHUNK_SIZE + 12345)  # more than one piece either way
 
 
 @pytest.fixture(params=PARAMS)
@@ -145,7 +145,7 @@ async def test_put_file_of_empty_file(store: BlobStore, tmp_path: Path) -> None:
 async def test_open_yields_bounded_chunks(store: BlobStore) -> None:
     result = await store.put(_chunks(BIG))
     sizes = [len(chunk) async for chunk in store.open(result.digests.sha256)]
-    assert max(sizes) <= CHUNK_SIZE
+    assert max(sizes) <= READ_PIECE_SIZE
     assert sum(sizes) == len(BIG)
 
 

@@ -32,10 +32,10 @@ from artifact_store.errors import (
     UploadStateError,
 )
 from artifact_store.kernels.digest import digest_bytes
-from artifact_store.kernels.limits import CHUNK_SIZE
+from artifact_store.kernels.limits import CHUNK_SIZE, READ_PIECE_SIZE
 
 SMALL = b"hello, blob\n"
-BIG = os.urandom(3 * CHUNK_SIZE + 999)
+BIG = os.urandom(READ_PIECE_SIZE + 3 * CHUNK_SIZE + 999)
 # Large enough for put_file's threaded, O_DIRECT path; the tail is not 4096-aligned.
 HUGE = os.urandom(9 * CHUNK_SIZE + 4097)
 
@@ -402,8 +402,8 @@ async def test_file_shrinking_mid_read_is_corrupt(store: LocalBlobStore, root: P
     path = root / blob_key(result.digests.sha256)
     reader = store.open(result.digests.sha256)
     first = await anext(reader)
-    assert first == BIG[:CHUNK_SIZE]
-    os.truncate(path, CHUNK_SIZE + 10)
+    assert first == BIG[:READ_PIECE_SIZE]
+    os.truncate(path, READ_PIECE_SIZE + 10)
     with pytest.raises(BlobCorruptError):
         async for _ in reader:
             pass

@@ -159,7 +159,7 @@ class BlobStore(Protocol):
     def open(
         self, sha256: str, byte_range: ByteRange | None = None, *, size: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream the blob (or ``byte_range`` of it) in bounded chunks.
+        """Stream the blob (or ``byte_range`` of it) in pieces of at most ``READ_PIECE_SIZE``.
 
         With ``size`` (the size the catalog recorded), a stored length that differs raises
         ``BlobCorruptError`` before any byte is yielded.

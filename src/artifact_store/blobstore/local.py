@@ -104,7 +104,7 @@ from artifact_store.kernels.digest import (
     ThreadedDigester,
     is_hex64,
 )
-from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, check_size
+from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, READ_PIECE_SIZE, check_size
 from artifact_store.kernels.ranges import ByteRange
 
 __all__ = ["FsOps", "LocalBlobStore", "LocalBlobWriter", "OsFs"]
@@ -670,7 +670,7 @@ class LocalBlobStore:
     async def open(
         self, sha256: str, byte_range: ByteRange | None = None, *, size: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream the blob (or ``byte_range`` of it) in ``CHUNK_SIZE`` pieces.
+        """Stream the blob (or ``byte_range`` of it) in ``READ_PIECE_SIZE`` pieces.
 
         Raises:
             BlobNotFoundError: not stored.
@@ -692,7 +692,7 @@ class LocalBlobStore:
             offset = start
             while offset < stop:
                 chunk = await asyncio.to_thread(
-                    _pread_full, fd, min(CHUNK_SIZE, stop - offset), offset, key
+                    _pread_full, fd, min(READ_PIECE_SIZE, stop - offset), offset, key
                 )
                 if not chunk:
                     raise BlobCorruptError(
