@@ -53,4 +53,4 @@ __all__ = [
     "open_store",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
