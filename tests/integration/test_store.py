@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from collections.abc import AsyncIterator
@@ -133,6 +134,21 @@ async def test_put_blobs_stores_a_batch_in_one_commit(store: ArtifactStore) -> N
     for data in datas:
         _, chunks = await store.open_blob(_claim(data))
         assert b"".join([c async for c in chunks]) == data
+    assert (await store.verify(deep=True)).ok
+
+
+async def test_concurrent_batches_of_the_same_blobs_store_each_once(store: ArtifactStore) -> None:
+    datas = [f"blob {i}".encode() for i in range(20)]
+    items = [(_claim(d), d) for d in datas]
+    first, second = await asyncio.gather(
+        store.put_blobs(items, actor=ACTOR), store.put_blobs(items[::-1], actor=ACTOR)
+    )
+    assert [s.record.sha256 for s in first] == [s.record.sha256 for s in second[::-1]]
+    created = [a.created or b.created for a, b in zip(first, second[::-1], strict=True)]
+    assert all(created)  # each blob was new to exactly one of the two
+    assert not any(a.created and b.created for a, b in zip(first, second[::-1], strict=True))
+    events = await store.events(limit=100)
+    assert len(events) == len(datas)
     assert (await store.verify(deep=True)).ok
 
 
