@@ -14,17 +14,22 @@ pending operations first and then the window's rows (``upsert`` where the table 
 plain ``insert`` otherwise). That order is right because every fold replaces or edits a whole
 row by its primary key:
 
-- an insert or upsert puts the complete row in the window (a later pending-free write wins);
+- an insert or upsert puts the complete row in the window, replacing what it held;
 - an update of a key in the window edits that row; of a key outside it, it is pending;
 - a delete removes the key from the window *and* is pending (an older row may exist in the
   database), so a re-insert after it, being a window row, lands after the delete.
+
+Rows are kept as tuples in column order with the columns' bind processors already applied, so
+writing a window is one ``executemany`` per table on SQLite and one ``INSERT … SELECT FROM
+unnest(…)`` per table on PostgreSQL, with no per-row work left. ADR-0013 has the measurements.
 
 The hottest event types (``blob.stored``, ``package.committed``, ``tag.set``, ``tag.removed``,
 ``namespace.created``) are folded straight from the decoded CBOR value, without building the
 ``Event``, payload and manifest objects; every other type goes through
 ``log.to_event`` and ``project`` and its operations are folded the same way. Both routes give
-the rows ``project`` gives: ``tests/unit/test_replay.py`` checks them against each other event by
-event, and the property tests check a rebuild against the live views table by table.
+the rows ``project`` gives: ``tests/unit/catalog/test_replay.py`` checks them against each
+other event by event, and the property tests check a rebuild against the live views table by
+table.
 """
 
 from __future__ import annotations
