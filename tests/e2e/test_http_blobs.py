@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import blake3
 import httpx
 import pytest
+from tests.e2e.test_client_support import ServerProcess
 from tests.e2e.test_http_support import (
     Http,
     live_server,
@@ -260,3 +261,33 @@ async def test_blob_put_and_get_over_a_real_server(tmp_path: Path) -> None:
             assert sum(sizes) == len(DATA)
             head = await client.head(f"/v1/blobs/{digest}")
             assert head.headers["content-length"] == str(len(DATA))
+
+
+def test_uploads_through_serve_keep_every_byte(tmp_path: Path) -> None:
+    """``artifact-store serve`` runs its own HTTP protocol (server/protocol.py): bodies sent
+    with a length and chunked, in pieces of odd sizes, arrive whole."""
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
+    server.start()
+    try:
+        data = os.urandom(9 * (1 << 20) + 77)
+        digest = sha256_digest(data)
+
+        def odd_pieces() -> Iterator[bytes]:
+            sizes = [1, 65_535, 300_001, 7, 1 << 20]
+            at, i = 0, 0
+            while at < len(data):
+                step = sizes[i % len(sizes)]
+                yield data[at : at + step]
+                at, i = at + step, i + 1
+
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            chunked = client.put("/v1/blobs", params={"digest": digest}, content=odd_pieces())
+            assert chunked.status_code == 201, chunked.text
+            again = client.put("/v1/blobs", params={"digest": digest}, content=data)
+            assert again.status_code == 200
+            assert client.get(f"/v1/blobs/{digest}").content == data
+            small = b"tiny body"
+            put = client.put("/v1/blobs", params={"digest": sha256_digest(small)}, content=small)
+            assert put.status_code == 201
+    finally:
+        server.stop()

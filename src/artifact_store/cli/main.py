@@ -473,11 +473,19 @@ def serve(
     if CTX.database_url:
         os.environ["ARTIFACT_STORE_DATABASE_URL"] = CTX.database_url
     err.print(f"serving {CTX.data.resolve()} on http://{host}:{port}")
+    http: type[asyncio.Protocol] | str
+    try:  # httptools without two copies of every uploaded byte (server/protocol.py)
+        from artifact_store.server.protocol import PiecesProtocol  # noqa: PLC0415
+
+        http = PiecesProtocol
+    except ImportError:  # no httptools here: uvicorn picks its own
+        http = "auto"
     uvicorn.run(
         "artifact_store.server.app:create_app",
         factory=True,
         host=host,
         port=port,
+        http=http,
         log_level="info",
         access_log=False,  # the app writes its own structured access log
         timeout_graceful_shutdown=10,
