@@ -113,6 +113,11 @@ logger = logging.getLogger(__name__)
 
 #: Below this size the two hash threads cost more than they save (kernels/digest.py).
 THREAD_THRESHOLD: Final = 4 * CHUNK_SIZE
+#: Bytes of a stream gathered before they go to the hash and write threads as one block
+#: (``put``). Each block costs the event loop a thread hand-off; 2 MiB blocks made a 1 GiB HTTP
+#: upload 8 % faster than 1 MiB ones (BENCHMARKS.md, HTTP). Up to about ten blocks are in
+#: flight per upload.
+PUT_BLOCK_SIZE: Final = 2 * CHUNK_SIZE
 #: Default interval of the background ``fdatasync`` while a large blob is written.
 FLUSH_EVERY: Final = 64 * CHUNK_SIZE
 #: Mode of a published blob: nobody writes it again.
@@ -485,8 +490,8 @@ class LocalBlobStore:
     ) -> PutResult:
         """Stream ``chunks`` in with bounded memory, hashing both digests in the same pass.
 
-        Chunks are coalesced to ``CHUNK_SIZE`` and each block is hashed and written in a worker
-        thread while the next block is received.
+        Chunks are coalesced to ``PUT_BLOCK_SIZE`` and each block is hashed and written in a
+        worker thread while the next block is received.
 
         Raises:
             DigestMismatchError, SizeMismatchError: the bytes are not what was expected.
@@ -505,7 +510,7 @@ class LocalBlobStore:
                 check_size("blob", total, limit)
                 parts.append(data)
                 buffered += len(data)
-                if buffered < CHUNK_SIZE:
+                if buffered < PUT_BLOCK_SIZE:
                     continue
                 if writer is None:
                     writer = await self.begin()
