@@ -41,7 +41,7 @@ class Pieces:
 
     def __bytes__(self) -> bytes:
         parts = self._parts
-        if len(parts) == 1:
+        if len(parts) == 1 and type(parts[0]) is bytes:
             return parts[0]
         return b"".join(parts)
 

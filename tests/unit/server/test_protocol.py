@@ -24,3 +24,10 @@ def test_several_pieces_are_joined_in_order() -> None:
 def test_an_empty_body_is_empty_bytes() -> None:
     assert bytes(Pieces()) == b""
     assert len(Pieces()) == 0
+
+
+def test_a_piece_that_is_not_bytes_is_copied_into_bytes() -> None:
+    pieces = Pieces()
+    pieces += memoryview(b"view")  # type: ignore[arg-type]
+    assert type(bytes(pieces)) is bytes
+    assert bytes(pieces) == b"view"
