@@ -17,7 +17,6 @@ import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 
 from sqlalchemy import Dialect, delete
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +26,7 @@ from artifact_store.catalog.replay import Window
 from artifact_store.catalog.schema import VIEW_TABLES
 from artifact_store.errors import ChainBrokenError
 from artifact_store.ledger import log
-from artifact_store.ledger.chain import ChainLink, ChainState
+from artifact_store.ledger.chain import ChainState
 
 __all__ = ["RebuildReport", "rebuild_views"]
 
@@ -104,20 +103,14 @@ async def _fold(
     """Check the chain over ``rows`` and fold them into a window; yields to the loop now and
     then so that a long replay does not starve the server's other tasks."""
     window = Window(dialect)
-    add = window.add
-    expected, last = chain.seq + 1, chain.hash
+    add, advance = window.add, chain.advance
     for start in range(0, len(rows), _YIELD_EVERY):
         for seq, body, prev_hash, digest in rows[start : start + _YIELD_EVERY]:
-            # The chain check of ChainState.check, inlined for the replay's sake; on a break
-            # the state's own check says what broke.
-            if seq != expected or prev_hash != last or sha256(prev_hash + body).digest() != digest:
-                chain.seq, chain.hash = expected - 1, last
-                reason = chain.check(ChainLink(seq, body, prev_hash, digest))
+            broken = advance(seq, body, prev_hash, digest)
+            if broken is not None:
                 raise ChainBrokenError(
-                    f"event {seq}: {reason}; views not rebuilt (run verify)", seq=seq
+                    f"event {seq}: {broken}; views not rebuilt (run verify)", seq=seq
                 )
             add(seq, body, prev_hash, digest)
-            expected, last = seq + 1, digest
         await asyncio.sleep(0)
-    chain.seq, chain.hash = expected - 1, last
     return window

@@ -42,13 +42,18 @@ class ChainState:
 
     def check(self, link: ChainLink) -> str | None:
         """Advance over ``link``; return why it breaks the chain, or None when it holds."""
-        if link.seq != self.seq + 1:
-            return f"expected seq {self.seq + 1}, found seq {link.seq} (a gap or reordering)"
-        if link.prev_hash != self.hash:
+        return self.advance(link.seq, link.body, link.prev_hash, link.hash)
+
+    def advance(self, seq: int, body: bytes, prev_hash: bytes, hash_: bytes) -> str | None:
+        """:meth:`check` of a row's columns, without building a :class:`ChainLink` (the
+        replay checks every row of the log this way)."""
+        if seq != self.seq + 1:
+            return f"expected seq {self.seq + 1}, found seq {seq} (a gap or reordering)"
+        if prev_hash != self.hash:
             return "prev_hash does not match the hash of the event before it"
-        if link_hash(link.prev_hash, link.body) != link.hash:
+        if link_hash(prev_hash, body) != hash_:
             return "hash does not match sha256(prev_hash || body): the row was altered"
-        self.seq, self.hash = link.seq, link.hash
+        self.seq, self.hash = seq, hash_
         return None
 
 
