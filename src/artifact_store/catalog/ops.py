@@ -13,11 +13,23 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Literal
 
-from sqlalchemy import Dialect, Table, bindparam, delete, insert, update
+from sqlalchemy import (
+    Dialect,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
-__all__ = ["Op", "Plan", "execute", "plan_for"]
+__all__ = ["Op", "Plan", "bind_processor", "execute", "plan_for"]
 
 type OpKind = Literal["insert", "upsert", "update", "delete"]
 
@@ -42,14 +54,22 @@ class Op:
         return self.kind, self.table.name, tuple(self.values), self.key
 
 
-def _statement(op: Op, dialect: str) -> Any:  # noqa: ANN401 - a SQLAlchemy executable
+def _statement(op: Op, dialect: str, *, arrays: bool = False) -> Any:  # noqa: ANN401
+    """The SQLAlchemy statement of ``op``'s shape. With ``arrays`` (PostgreSQL; inserts and
+    upserts), each parameter is an array of one column's values and the rows come from
+    ``SELECT * FROM unnest(...)``: one statement for any number of rows."""
     table = op.table
     match op.kind:
-        case "insert":
-            return insert(table).values({c: bindparam(f"v_{c}") for c in op.values})
-        case "upsert":
+        case "insert" | "upsert":
             ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-            ins = ins.values({c: bindparam(f"v_{c}") for c in op.values})
+            if arrays:
+                params = [bindparam(f"v_{c}", type_=ARRAY(table.c[c].type)) for c in op.values]
+                rows: Select[Any] = select(literal_column("*")).select_from(func.unnest(*params))
+                ins = ins.from_select(list(op.values), rows)
+            else:
+                ins = ins.values({c: bindparam(f"v_{c}") for c in op.values})
+            if op.kind == "insert":
+                return ins
             changing = {c: ins.excluded[c] for c in op.values if c not in op.key}
             return ins.on_conflict_do_update(index_elements=list(op.key), set_=changing)
         case "update":
@@ -76,29 +96,40 @@ class Plan:
         )
 
 
-_PLANS: dict[tuple[str, OpKind, str, tuple[str, ...], tuple[str, ...]], Plan] = {}
+def bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What a column of ``type_`` does to a value before the driver gets it (None: nothing)."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _plan(op: Op, dialect: Dialect) -> Plan:
-    key = (dialect.name, *op.shape())
+_PLANS: dict[tuple[str, bool, OpKind, str, tuple[str, ...], tuple[str, ...]], Plan] = {}
+
+
+def _plan(op: Op, dialect: Dialect, *, arrays: bool = False) -> Plan:
+    key = (dialect.name, arrays, *op.shape())
     plan = _PLANS.get(key)
     if plan is None:
-        compiled = _statement(op, dialect.name).compile(dialect=dialect)
+        compiled = _statement(op, dialect.name, arrays=arrays).compile(dialect=dialect)
         fields = []
         for param in compiled.positiontup or ():
-            bind = compiled.binds[param]
-            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            proc = bind_processor(compiled.binds[param].type, dialect)
             fields.append((param, param[2:], proc))  # "v_col" / "k_col" -> "col"
         plan = _PLANS[key] = Plan(str(compiled), tuple(fields))
     return plan
 
 
 def plan_for(
-    kind: OpKind, table: Table, columns: Sequence[str], key: tuple[str, ...], dialect: Dialect
+    kind: OpKind,
+    table: Table,
+    columns: Sequence[str],
+    key: tuple[str, ...],
+    dialect: Dialect,
+    *,
+    arrays: bool = False,
 ) -> Plan:
     """The compiled statement for operations of this shape, its parameters in ``columns`` order,
-    for callers that build the driver's rows themselves (the replay)."""
-    plan = _plan(Op(kind, table, dict.fromkeys(columns), key), dialect)
+    for callers that build the driver's rows themselves (the replay). With ``arrays``
+    (PostgreSQL inserts and upserts), each parameter takes the list of one column's values."""
+    plan = _plan(Op(kind, table, dict.fromkeys(columns), key), dialect, arrays=arrays)
     if tuple(name for _, name, _ in plan.fields) != tuple(columns):  # pragma: no cover
         raise RuntimeError(f"{kind} on {table.name}: parameters not in column order")
     return plan

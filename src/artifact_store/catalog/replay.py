@@ -42,7 +42,7 @@ from typing import Any, Literal
 from sqlalchemy import Dialect, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from artifact_store.catalog.ops import Op, execute, plan_for
+from artifact_store.catalog.ops import Op, bind_processor, execute, plan_for
 from artifact_store.catalog.projections import project
 from artifact_store.catalog.schema import (
     VIEW_TABLES,
@@ -93,7 +93,7 @@ for _table, _order in _ORDERS.items():
 
 def _time_binder(dialect: Dialect) -> Callable[[Any], Any]:
     """The bind processor of ``UTCDateTime`` columns."""
-    proc = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    proc = bind_processor(UTCDateTime(), dialect)
     return proc if proc is not None else (lambda value: value)
 
 
@@ -147,13 +147,10 @@ class _TableFold:
         self.key_at = tuple(self.index[name] for name in self.key)
         self.rows: dict[_Key, _Row] = {}
         self.upsert = False
-        binders: list[Callable[[Any], Any] | None] = []
-        for column in table.columns:
-            if isinstance(column.type, UTCDateTime):
-                binders.append(time_binder)
-            else:
-                binders.append(column.type.dialect_impl(dialect).bind_processor(dialect))
-        self.binders = tuple(binders)
+        self.binders = tuple(
+            time_binder if isinstance(c.type, UTCDateTime) else bind_processor(c.type, dialect)
+            for c in table.columns
+        )
 
     def bind(self, name: str, value: Any) -> Any:  # noqa: ANN401 - a column value
         proc = self.binders[self.index[name]]
@@ -198,40 +195,12 @@ class _Rows:
         if dialect.name == "postgresql" and len(self.rows) > 1:
             # One statement whose parameters are one array per column: PostgreSQL runs an
             # executemany row by row (about 30 us a row here), this in bulk.
+            plan = plan_for(self.kind, fold.table, fold.columns, fold.key, dialect, arrays=True)
             columns = [list(column) for column in zip(*self.rows, strict=True)]
-            await conn.exec_driver_sql(_unnest_sql(self.kind, fold, dialect), tuple(columns))
+            await conn.exec_driver_sql(plan.sql, tuple(columns))
             return
         plan = plan_for(self.kind, fold.table, fold.columns, fold.key, dialect)
         await conn.exec_driver_sql(plan.sql, self.rows if len(self.rows) > 1 else self.rows[0])
-
-
-_UNNEST_SQL: dict[tuple[str, str, str], str] = {}
-
-
-def _unnest_sql(kind: str, fold: _TableFold, dialect: Dialect) -> str:
-    """``INSERT … SELECT * FROM unnest($1::type[], …)`` (PostgreSQL), ``ON CONFLICT`` of the
-    primary key updating the other columns for an upsert."""
-    cache_key = (dialect.name, kind, fold.table.name)
-    sql = _UNNEST_SQL.get(cache_key)
-    if sql is None:
-        quote = dialect.identifier_preparer.quote
-        names = [quote(name) for name in fold.columns]
-        arrays = ", ".join(
-            f"${i}::{column.type.compile(dialect=dialect)}[]"
-            for i, column in enumerate(fold.table.columns, start=1)
-        )
-        # Built from the schema's own table, column and type names only (quoted by the
-        # dialect); every value travels as a parameter.
-        sql = (
-            f"INSERT INTO {quote(fold.table.name)} ({', '.join(names)}) "  # noqa: S608
-            f"SELECT * FROM unnest({arrays})"
-        )
-        if kind == "upsert":
-            changing = [quote(n) for n in fold.columns if n not in fold.key]
-            sql += f" ON CONFLICT ({', '.join(quote(k) for k in fold.key)}) DO UPDATE SET "
-            sql += ", ".join(f"{name} = excluded.{name}" for name in changing)
-        _UNNEST_SQL[cache_key] = sql
-    return sql
 
 
 class Window:
