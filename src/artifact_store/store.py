@@ -255,6 +255,17 @@ class ArtifactStore:
             payloads.append(BlobStored(sha256=sha256, blake3=pair.blake3, size=pair.size))
         return payloads
 
+    async def _catalog_blobs(
+        self, conn: AsyncConnection, pairs: Sequence[DigestPair], *, actor: str
+    ) -> list[StoredBlob]:
+        """Record ``blob.stored`` for the durable blobs ``pairs`` the catalog lacks, in the
+        caller's write transaction; their records in order (``created``: new to the store)."""
+        payloads = await self._register(conn, pairs)
+        await self._record(conn, payloads, actor=actor)
+        records = await queries.find_blobs(conn, [p.sha256 for p in pairs])
+        created = {p.sha256 for p in payloads if isinstance(p, BlobStored)}
+        return [StoredBlob(records[p.sha256], created=p.sha256 in created) for p in pairs]
+
     # --- blobs -----------------------------------------------------------------------------
 
     async def put_blob(
@@ -285,12 +296,9 @@ class ArtifactStore:
         else:
             result = await self._blobs.put(source, expected=claim)
         async with self._db.write() as conn:
-            payloads = await self._register(conn, [result.digests])
-            await self._record(conn, payloads, actor=actor)
-            record = await queries.find_blob(conn, result.digests.sha256)
+            (stored,) = await self._catalog_blobs(conn, [result.digests], actor=actor)
         self._notify()
-        assert record is not None  # noqa: S101 - registered in this very transaction
-        return StoredBlob(record, created=bool(payloads))
+        return stored
 
     async def put_blobs(
         self, items: Sequence[tuple[str, bytes]], *, actor: str
@@ -333,12 +341,9 @@ class ArtifactStore:
             for pair, data in unique.values():
                 group.create_task(put(pair, data))
         async with self._db.write() as conn:
-            payloads = await self._register(conn, pairs)
-            await self._record(conn, payloads, actor=actor)
-            records = await queries.find_blobs(conn, unique)
+            stored = await self._catalog_blobs(conn, pairs, actor=actor)
         self._notify()
-        created = {p.sha256 for p in payloads if isinstance(p, BlobStored)}
-        return [StoredBlob(records[p.sha256], created=p.sha256 in created) for p in pairs]
+        return stored
 
     async def stat_blob(self, digest: str) -> BlobRecord:
         """The catalog's record of a blob, by ``sha256:`` or ``blake3:`` digest.
@@ -426,13 +431,10 @@ class ArtifactStore:
             await self._blobs.stage_publish(upload_id, pair)
             done = await self._uploads.end(session, ok=True)
             async with self._db.write() as conn:
-                payloads = await self._register(conn, [pair])
-                await self._record(conn, payloads, actor=actor)
+                (stored,) = await self._catalog_blobs(conn, [pair], actor=actor)
                 await upload_rows.save_session(conn, done)
-                record = await queries.find_blob(conn, pair.sha256)
         self._notify()
-        assert record is not None  # noqa: S101 - registered in this very transaction
-        return StoredBlob(record, created=bool(payloads))
+        return stored
 
     async def abort_upload(self, upload_id: str, *, actor: str) -> None:
         """Remove an upload session and its staged bytes."""

@@ -229,12 +229,12 @@ class Operations:
         if response.status_code in (404, 405):  # a server before 0.3: one request per blob
             each: list[BlobInfo] = []
             for digest in digests:
-                item = sources.by_sha256[digest.removeprefix("sha256:")]
+                sha256 = digest.removeprefix("sha256:")
+                item = sources.by_sha256[sha256]
+                source = FileRange(item.source, 0, item.size)
                 each.append(
-                    (yield from self.put_blob(FileRange(item.source, 0, item.size), digest))
+                    (yield from self.upload(source, sha256, chunk_size=SMALL_BLOB, advance=advance))
                 )
-                if advance is not None:
-                    advance(item.size)
             return each
         found = _json(response, "blob batch")
         blobs = parse("blob batch", lambda b: [blob_from_json(x) for x in b["blobs"]], found)
