@@ -24,6 +24,7 @@ import functools
 import logging
 from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,10 +46,11 @@ from artifact_store.client._models import (
     tag_from_json,
     upload_from_json,
 )
-from artifact_store.client._resume import ResumeStore
+from artifact_store.client._resume import ResumeStore, default_cache_dir
 from artifact_store.client._steps import Blocking, Call, Close, FileRange, Op, Read, Sleep
 from artifact_store.client._transport import (
     IDEMPOTENT_METHODS,
+    USER_AGENT,
     RetryPolicy,
     error_for,
     parse_retry_after,
@@ -119,6 +121,31 @@ class Operations:
         self.retry = retry
         self.resume = resume
         self.timeout = timeout
+
+    @classmethod
+    def for_server(
+        cls,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout,
+        retry: RetryPolicy | None,
+        cache_dir: Path | None,
+    ) -> Operations:
+        """The operations of a ``Client`` / ``AsyncClient`` built with these arguments."""
+        return cls(
+            base_url.rstrip("/"),
+            retry=retry or RetryPolicy(),
+            resume=ResumeStore(cache_dir or default_cache_dir()),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        )
+
+    def http_options(self, headers: Mapping[str, str] | None) -> dict[str, Any]:
+        """The ``httpx`` client arguments that follow from these settings and ``headers``."""
+        return {
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "headers": {"User-Agent": USER_AGENT, **(headers or {})},
+        }
 
     # --- one request, with retries -------------------------------------------------------------
 

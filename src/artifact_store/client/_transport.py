@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from importlib import metadata
 from typing import Final
 
 import httpx
@@ -54,7 +55,16 @@ __all__ = [
     "unavailable",
 ]
 
-USER_AGENT: Final = "artifact-store-client/0.1"
+
+def _package_version() -> str:
+    try:
+        return metadata.version("artifact-store")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+#: Sent with every request; the version is the installed package's.
+USER_AGENT: Final = f"artifact-store-client/{_package_version()}"
 #: Connect quickly, but let a slow disk on the server finish a large chunk.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(60.0, connect=10.0)
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})

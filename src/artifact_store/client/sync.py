@@ -32,9 +32,8 @@ from artifact_store.client._models import (
     UploadStatus,
 )
 from artifact_store.client._ops import Operations, Statuses
-from artifact_store.client._resume import ResumeStore, default_cache_dir
 from artifact_store.client._steps import Blocking, Call, Close, FileRange, Op, Read, Sleep, Step
-from artifact_store.client._transport import DEFAULT_TIMEOUT, USER_AGENT, RetryPolicy
+from artifact_store.client._transport import DEFAULT_TIMEOUT, RetryPolicy
 from artifact_store.client._upload import (
     DEFAULT_CHUNK_SIZE,
     Advance,
@@ -107,22 +106,14 @@ class Client:
         headers: Mapping[str, str] | None = None,
         parallel: int = 4,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._ops = Operations.for_server(
+            base_url, timeout=timeout, retry=retry, cache_dir=cache_dir
+        )
+        self.base_url = self._ops.base_url
+        self.timeout = self._ops.timeout
+        self.retry = self._ops.retry
         self.parallel = max(1, parallel)
-        self.retry = retry or RetryPolicy()
-        self._ops = Operations(
-            self.base_url,
-            retry=self.retry,
-            resume=ResumeStore(cache_dir or default_cache_dir()),
-            timeout=self.timeout,
-        )
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            timeout=self.timeout,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
-        )
+        self._http = httpx.Client(transport=transport, **self._ops.http_options(headers))
 
     def __enter__(self) -> Self:
         return self

@@ -242,3 +242,11 @@ def test_gateway_errors_are_retried_only_when_idempotent() -> None:
     assert not retryable_status(502, idempotent=False)
     assert retryable_status(503, idempotent=False)
     assert not retryable_status(500, idempotent=True)
+
+
+def test_user_agent_carries_the_installed_version() -> None:
+    from importlib import metadata
+
+    from artifact_store.client._transport import USER_AGENT
+
+    assert f"artifact-store-client/{metadata.version('artifact-store')}" == USER_AGENT
