@@ -29,6 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
+from artifact_store.ledger.schema import metadata
+
 __all__ = ["Op", "Plan", "bind_processor", "execute", "plan_for"]
 
 type OpKind = Literal["insert", "upsert", "update", "delete"]
@@ -52,6 +54,16 @@ class Op:
     def shape(self) -> tuple[OpKind, str, tuple[str, ...], tuple[str, ...]]:
         """Operations of the same shape run as one multi-row statement."""
         return self.kind, self.table.name, tuple(self.values), self.key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by table name (a Table drags its whole MetaData along): the replay's worker
+        # process hands its operations back to the writer this way.
+        return _op_on, (self.kind, self.table.name, self.values, self.key)
+
+
+def _op_on(kind: OpKind, table: str, values: dict[str, Any], key: tuple[str, ...]) -> Op:
+    """An unpickled :class:`Op` (its table looked up by name)."""
+    return Op(kind, metadata.tables[table], values, key)
 
 
 def _statement(op: Op, dialect: str, *, arrays: bool = False) -> Any:  # noqa: ANN401

@@ -29,6 +29,7 @@ from artifact_store.ledger.events import Event, Payload, index_fields
 from artifact_store.ledger.schema import events
 
 __all__ = [
+    "READ_ROWS_SQL",
     "Head",
     "append",
     "build",
@@ -162,10 +163,12 @@ async def count(conn: AsyncConnection) -> int:
 
 
 #: Plain text, so that rows come straight from the driver without per-row type processing
-#: (integers and bytes on every supported driver): the replay reads every row of the log.
-_READ_ROWS = text(
+#: (integers and bytes on every supported driver): the replay reads every row of the log. Its
+#: worker process runs the same text through ``sqlite3``.
+READ_ROWS_SQL = (
     "SELECT seq, body, prev_hash, hash FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
 )
+_READ_ROWS = text(READ_ROWS_SQL)
 
 
 async def read_rows(

@@ -68,7 +68,7 @@ def state(window: Window) -> dict[str, Any]:
         "pending": [
             (step.kind, step.table.name, step.values)
             if isinstance(step, Op)
-            else (step.kind, step.fold.table.name, step.rows)
+            else (step.kind, step.table.name, step.rows)
             for step in window._pending
         ],
     }
