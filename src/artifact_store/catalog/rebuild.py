@@ -31,7 +31,6 @@ from pathlib import Path
 from sqlalchemy import Dialect, delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import artifact_store
 from artifact_store.catalog import replay_worker
 from artifact_store.catalog.db import SQLITE_CACHE_KIB
 from artifact_store.catalog.replay import Steps, Window, unpack, write
@@ -125,6 +124,8 @@ async def rebuild_views(
     return RebuildReport(count, time.perf_counter() - started)
 
 
+#: Where this library was imported from: the worker imports the same one.
+_LIBRARY_ROOT = str(Path(__file__).resolve().parents[2])
 #: Bytes the writer buffers from the worker's pipe before it stops reading it.
 _PIPE_BUFFER = 16 * 1024 * 1024
 #: What the worker's interpreter runs (``-c``; ``-m`` would import the module twice).
@@ -150,9 +151,7 @@ class _Worker:
     @classmethod
     async def start(cls, dialect: Dialect) -> _Worker:
         """Start the worker (it imports the library, ~0.4 s, while the caller goes on)."""
-        # The child imports this very library, from where this process found it.
-        root = str(Path(artifact_store.__file__).parent.parent)
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        path = os.pathsep.join(p for p in (_LIBRARY_ROOT, os.environ.get("PYTHONPATH")) if p)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
