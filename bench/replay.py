@@ -29,6 +29,7 @@ trust auth) with ``psql`` and dropped afterwards. ``--no-postgres`` skips it.
     uv run python bench/replay.py                      # 100k events, 3 reps, both backends
     uv run python bench/replay.py --events 10000 --reps 3 --no-postgres
     uv run python bench/replay.py --events 20000 --profile   # where a SQLite rebuild spends time
+    uv run python bench/replay.py --shared-vs-alone 20000,40000,100000  # the worker's threshold
 """
 
 from __future__ import annotations
@@ -232,7 +233,11 @@ async def measure(config: StoreConfig, backend: str, events: int, reps: int) -> 
 async def _stages(store: ArtifactStore) -> None:
     """Time the stages of one rebuild separately, without a profiler, by wrapping the
     replay's own steps: read a window of rows, fold it (chain check, decode, fold into rows),
-    write it (``Window.flush``); the rest is emptying the views and the commit."""
+    write it; the rest is emptying the views, waiting for the worker and the commit.
+
+    A log of ``rebuild.SHARED_MIN_EVENTS`` events or more is shared with a worker process
+    (ADR-0015): then "fold" and "read" count only the windows this process folds itself.
+    """
     spent = {"read": 0.0, "fold": 0.0, "write": 0.0}
 
     def timed(name: str, fn: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
@@ -245,27 +250,30 @@ async def _stages(store: ArtifactStore) -> None:
 
         return wrapper
 
-    originals = (rebuild.log.read_rows, rebuild._fold, replay.Window.flush)
+    originals = (rebuild.log.read_rows, rebuild._fold, replay.write, rebuild.write)
     rebuild.log.read_rows = timed("read", originals[0])  # type: ignore[assignment]
     rebuild._fold = timed("fold", originals[1])  # type: ignore[assignment]
-    replay.Window.flush = timed("write", originals[2])  # type: ignore[assignment,method-assign]
+    replay.write = timed("write", originals[2])  # type: ignore[assignment]
+    rebuild.write = timed("write", originals[3])  # type: ignore[assignment]
     try:
         started = time.perf_counter()
         report = await store.rebuild_views()
         wall = time.perf_counter() - started
     finally:
-        rebuild.log.read_rows, rebuild._fold, replay.Window.flush = originals  # type: ignore[assignment,method-assign]
+        rebuild.log.read_rows, rebuild._fold, replay.write, rebuild.write = originals  # type: ignore[assignment]
     events = report.events
+    shared = events >= rebuild.SHARED_MIN_EVENTS
+    whose = " (this process's windows)" if shared else ""
     print(f"  stages of a replay of {events:,} events, no profiler:")
     for name, seconds in (
-        (f"read rows (windows of {rebuild.WINDOW_EVENTS:,} events)", spent["read"]),
-        ("fold (chain check, CBOR decode, rows per key)", spent["fold"]),
+        (f"read rows{whose}", spent["read"]),
+        (f"fold: chain check, decode, rows per key{whose}", spent["fold"]),
         ("write rows (one executemany per table)", spent["write"]),
-        ("empty the views, commit", wall - sum(spent.values())),
+        ("the rest: empty the views, wait, commit", wall - sum(spent.values())),
         ("whole rebuild_views(), commit included", wall),
     ):
         print(
-            f"    {name:<50} {seconds:6.2f} s  {seconds / events * 1e6:6.1f} us/event"
+            f"    {name:<62} {seconds:6.2f} s  {seconds / events * 1e6:6.1f} us/event"
             f"  {seconds / wall:4.0%}"
         )
 
@@ -287,6 +295,28 @@ async def _profile(config: StoreConfig, events: int, top: int) -> None:
     for key in ("tottime", "cumulative"):
         print(f"\n--- top {top} by {key} ---")
         pstats.Stats(profiler).sort_stats(key).print_stats(top)
+
+
+async def _shared_vs_alone(config: StoreConfig, events: int, reps: int) -> None:
+    """Rebuild the same SQLite log with and without the worker process, alternating (ADR-0015:
+    where the threshold ``rebuild.SHARED_MIN_EVENTS`` comes from)."""
+    store = await open_store(config)
+    try:
+        await generate(store, events)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(reps):
+            for shared in (False, True):
+                started = time.perf_counter()
+                async with store._db.write() as conn:
+                    await rebuild.rebuild_views(conn, shared=shared)
+                times[shared].append(time.perf_counter() - started)
+    finally:
+        await store.close()
+    alone, shared = Stats.of(times[False]), Stats.of(times[True])
+    print(
+        f"  {events:,} events: shared {shared.median:.3f} s, alone {alone.median:.3f} s "
+        f"(median of {reps}, commit included): shared/alone = {shared.median / alone.median:.2f}"
+    )
 
 
 def _psql(sql: str, *, quiet: bool = False) -> None:
@@ -371,6 +401,11 @@ def main() -> None:
         metavar="SECONDS",
         help="first wait up to SECONDS for the machine to be idle (shared machines)",
     )
+    parser.add_argument(
+        "--shared-vs-alone",
+        metavar="N,N,...",
+        help="instead: time SQLite rebuilds of logs of N events with and without the worker",
+    )
     args = parser.parse_args()
     print_machine()
     if args.wait_quiet:
@@ -379,6 +414,12 @@ def main() -> None:
         with workdir("artifact-store-replay-") as tmp:
             config = StoreConfig.for_directory(tmp / "sqlite-data", create=True)
             asyncio.run(_profile(config, args.events, top=30))
+        return
+    if args.shared_vs_alone:
+        for events in (int(n) for n in args.shared_vs_alone.split(",")):
+            with workdir("artifact-store-replay-") as tmp:
+                config = StoreConfig.for_directory(tmp / "sqlite-data", create=True)
+                asyncio.run(_shared_vs_alone(config, events, args.reps))
         return
     rows = run(args.events, args.reps, postgres=not args.no_postgres)
     print_rows(rows, "replay")
