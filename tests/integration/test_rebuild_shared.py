@@ -10,6 +10,7 @@ and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -178,6 +179,18 @@ async def test_a_worker_that_dies_fails_the_rebuild_and_changes_nothing(
         async with busy._db.write() as conn:
             await rebuild_views(conn, batch=2, shared=True)
     assert await busy.dump_views() == live
+
+
+async def test_without_a_worker_the_replay_goes_on_in_one_process(
+    busy: ArtifactStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = await busy.dump_views()
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    async with busy._db.write() as conn:
+        report = await rebuild_views(conn, batch=2, shared=True)
+    assert report.events == await busy.head()
+    assert await busy.dump_views() == live
+    assert "replaying in one process" in caplog.text
 
 
 async def test_the_worker_answers_in_order_and_raises_what_its_calls_raise() -> None:

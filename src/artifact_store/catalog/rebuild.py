@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import pickle
 import sys
@@ -41,6 +42,8 @@ from artifact_store.ledger import log
 from artifact_store.ledger.chain import ChainState
 
 __all__ = ["RebuildReport", "rebuild_views"]
+
+logger = logging.getLogger(__name__)
 
 #: Events folded into one window before its rows are written (one process).
 WINDOW_EVENTS = 50_000
@@ -92,7 +95,10 @@ async def rebuild_views(
     worker = None
     if shared:
         # Started first: its interpreter imports the library while the views are emptied.
-        worker = await _Worker.start(conn.dialect)
+        try:
+            worker = await _Worker.start(conn.dialect)
+        except OSError as exc:  # no interpreter to start, no processes left: go on alone
+            logger.warning("replay worker not started (%s); replaying in one process", exc)
     try:
         if conn.dialect.name == "sqlite":
             # The whole replay is one transaction: keep its pages in memory instead of spilling
