@@ -99,7 +99,7 @@ from artifact_store.wire.headers import (
     UPLOAD_OFFSET,
 )
 
-__all__ = ["Operations"]
+__all__ = ["ClientSettings", "Operations"]
 
 logger = logging.getLogger("artifact_store.client")
 
@@ -582,3 +582,24 @@ class Operations:
 
 def _package_page(body: Any) -> Page[PackageInfo]:  # noqa: ANN401 - decoded JSON
     return Page([package_from_json(p) for p in body["items"]], body.get("next_cursor"))
+
+
+class ClientSettings:
+    """What ``Client`` and ``AsyncClient`` expose of their :class:`Operations` (read-only)."""
+
+    _ops: Operations
+
+    @property
+    def base_url(self) -> str:
+        """The server, without a trailing slash."""
+        return self._ops.base_url
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The per-request timeout."""
+        return self._ops.timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """When and how often a request is retried."""
+        return self._ops.retry

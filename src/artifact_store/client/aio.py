@@ -27,7 +27,7 @@ from artifact_store.client._models import (
     TagInfo,
     UploadStatus,
 )
-from artifact_store.client._ops import Operations, Statuses
+from artifact_store.client._ops import ClientSettings, Operations, Statuses
 from artifact_store.client._steps import Blocking, Call, Close, FileRange, Op, Read, Sleep, Step
 from artifact_store.client._transport import DEFAULT_TIMEOUT, RetryPolicy
 from artifact_store.client._upload import (
@@ -63,7 +63,7 @@ from artifact_store.wire import paths
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient:
+class AsyncClient(ClientSettings):
     """An artifact-store server, reached over HTTP (asyncio).
 
     Args:
@@ -91,9 +91,6 @@ class AsyncClient:
         self._ops = Operations.for_server(
             base_url, timeout=timeout, retry=retry, cache_dir=cache_dir
         )
-        self.base_url = self._ops.base_url
-        self.timeout = self._ops.timeout
-        self.retry = self._ops.retry
         self.parallel = max(1, parallel)
         self._http = httpx.AsyncClient(transport=transport, **self._ops.http_options(headers))
 

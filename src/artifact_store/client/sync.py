@@ -31,7 +31,7 @@ from artifact_store.client._models import (
     TagInfo,
     UploadStatus,
 )
-from artifact_store.client._ops import Operations, Statuses
+from artifact_store.client._ops import ClientSettings, Operations, Statuses
 from artifact_store.client._steps import Blocking, Call, Close, FileRange, Op, Read, Sleep, Step
 from artifact_store.client._transport import DEFAULT_TIMEOUT, RetryPolicy
 from artifact_store.client._upload import (
@@ -92,7 +92,7 @@ async def _from_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
             await asyncio.to_thread(close)
 
 
-class Client:
+class Client(ClientSettings):
     """An artifact-store server, reached over HTTP (blocking); arguments as ``AsyncClient``."""
 
     def __init__(
@@ -109,9 +109,6 @@ class Client:
         self._ops = Operations.for_server(
             base_url, timeout=timeout, retry=retry, cache_dir=cache_dir
         )
-        self.base_url = self._ops.base_url
-        self.timeout = self._ops.timeout
-        self.retry = self._ops.retry
         self.parallel = max(1, parallel)
         self._http = httpx.Client(transport=transport, **self._ops.http_options(headers))
 
