@@ -350,12 +350,9 @@ async def _fold(
     breaks); yields to the loop now and then so that a long replay does not starve the server's
     other tasks."""
     window = Window(dialect)
-    add, advance = window.add, chain.advance
     for start in range(0, len(rows), _YIELD_EVERY):
-        for seq, body, prev_hash, digest in rows[start : start + _YIELD_EVERY]:
-            reason = advance(seq, body, prev_hash, digest)
-            if reason is not None:
-                return Broken(seq, reason)
-            add(seq, body, prev_hash, digest)
+        broken = replay_worker.fold_into(window, chain, rows[start : start + _YIELD_EVERY])
+        if broken is not None:
+            return broken
         await asyncio.sleep(0)
     return window

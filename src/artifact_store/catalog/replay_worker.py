@@ -41,6 +41,7 @@ __all__ = [
     "fold",
     "fold_columns",
     "fold_file",
+    "fold_into",
     "frame",
     "serve",
     "start",
@@ -69,16 +70,22 @@ def start(rows: Sequence[LogRow], after: int) -> tuple[ChainState, Sequence[LogR
     return ChainState(after, rows[0][3]), rows[1:]
 
 
-def fold(rows: Sequence[LogRow], chain: ChainState, dialect: Dialect) -> Steps | Broken:
-    """Check ``rows`` against ``chain`` and fold them into one window's writes."""
-    window = Window(dialect)
+def fold_into(window: Window, chain: ChainState, rows: Sequence[LogRow]) -> Broken | None:
+    """Check ``rows`` against ``chain`` (advancing it) and fold them into ``window``; say
+    where the chain breaks, if it does. Both processes of a replay fold with this."""
     add, advance = window.add, chain.advance
     for seq, body, prev_hash, hash_ in rows:
         reason = advance(seq, body, prev_hash, hash_)
         if reason is not None:
             return Broken(seq, reason)
         add(seq, body, prev_hash, hash_)
-    return window.take()
+    return None
+
+
+def fold(rows: Sequence[LogRow], chain: ChainState, dialect: Dialect) -> Steps | Broken:
+    """Check ``rows`` against ``chain`` and fold them into one window's writes."""
+    window = Window(dialect)
+    return fold_into(window, chain, rows) or window.take()
 
 
 def dialect_spec(dialect: Dialect) -> str:
