@@ -137,6 +137,11 @@ def _time_text_binder(dialect: Dialect) -> Callable[[str], Any]:
     return _sqlite_time if same else parsed
 
 
+def _layout(table: Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A view table's columns in order, and its primary key's."""
+    return tuple(table.columns.keys()), tuple(c.name for c in table.primary_key.columns)
+
+
 class _TableFold:
     """One table's rows as they stand after the window's events: tuples in column order, the
     columns' bind processors already applied (what the driver takes)."""
@@ -145,9 +150,8 @@ class _TableFold:
 
     def __init__(self, table: Table, dialect: Dialect, time_binder: Callable[[Any], Any]) -> None:
         self.table = table
-        self.columns = tuple(table.columns.keys())
+        self.columns, self.key = _layout(table)
         self.index = {name: i for i, name in enumerate(self.columns)}
-        self.key = tuple(c.name for c in table.primary_key.columns)
         self.key_at = tuple(self.index[name] for name in self.key)
         self.rows: dict[_Key, _Row] = {}
         self.upsert = False
@@ -200,8 +204,7 @@ class _Rows:
 
     async def run(self, conn: AsyncConnection) -> None:
         table, dialect = self.table, conn.dialect
-        columns = tuple(table.columns.keys())
-        key = tuple(c.name for c in table.primary_key.columns)
+        columns, key = _layout(table)
         if dialect.name == "postgresql" and len(self.rows) > 1:
             # One statement whose parameters are one array per column: PostgreSQL runs an
             # executemany row by row (about 30 us a row here), this in bulk.

@@ -2,7 +2,8 @@
 
 The fast handlers must build exactly the rows ``projections.project`` builds; the fold of row
 operations must follow its rules (a row per primary key, pending writes for rows it cannot see).
-The rows written to a database are checked in ``tests/integration/test_replay_window.py``.
+The rows written to a database are checked in ``tests/integration/test_invariants.py`` and
+``tests/integration/test_rebuild_shared.py`` (rebuilt views equal to the live ones).
 """
 
 from __future__ import annotations
