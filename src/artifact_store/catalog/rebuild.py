@@ -90,8 +90,10 @@ async def rebuild_views(
     ``SHARED_MIN_EVENTS`` events and more).
     """
     started = time.perf_counter()
+    # The caller's write transaction holds the log's write lock: no event is appended meanwhile.
+    top = (await log.head(conn)).seq
     if shared is None:
-        shared = (await log.head(conn)).seq >= SHARED_MIN_EVENTS
+        shared = top >= SHARED_MIN_EVENTS
     worker = None
     if shared:
         # Started first: its interpreter imports the library while the views are emptied.
@@ -115,7 +117,7 @@ async def rebuild_views(
             if worker is None:
                 count = await _replay(conn, batch or WINDOW_EVENTS)
             else:
-                count = await _replay_shared(conn, batch or SHARED_WINDOW_EVENTS, worker)
+                count = await _replay_shared(conn, top, batch or SHARED_WINDOW_EVENTS, worker)
         finally:
             if collecting:
                 gc.enable()
@@ -232,8 +234,8 @@ def _fail(future: asyncio.Future[object], exc: BaseException) -> None:
     future.exception()  # marks it retrieved
 
 
-async def _replay_shared(conn: AsyncConnection, size: int, worker: _Worker) -> int:
-    """Replay windows of ``size`` events with the worker process; write them in order.
+async def _replay_shared(conn: AsyncConnection, top: int, size: int, worker: _Worker) -> int:
+    """Replay events 1..``top`` in windows of ``size`` with the worker; write them in order.
 
     Both processes take the lowest window nobody has taken yet: the worker as soon as fewer
     than ``_WORKER_AHEAD`` of its windows are unfinished, this process whenever the next window
@@ -244,7 +246,6 @@ async def _replay_shared(conn: AsyncConnection, size: int, worker: _Worker) -> i
     """
     spec = replay_worker.dialect_spec(conn.dialect)
     path = _sqlite_file(conn)
-    top = (await log.head(conn)).seq
     bounds = [(after, min(after + size, top)) for after in range(0, top, size)]
     todo = list(range(len(bounds)))  # windows nobody has taken, in order
     ready: dict[int, Steps | Broken] = {}  # a broken window is raised in its turn, so the
