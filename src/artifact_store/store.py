@@ -21,7 +21,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from artifact_store.blobstore.base import BlobStore, PutResult
+from artifact_store.blobstore.base import BlobStore, FileBacked, FileRegion, PutResult
 from artifact_store.blobstore.layout import check_expected
 from artifact_store.blobstore.registry import open_blobstore
 from artifact_store.catalog import queries
@@ -104,6 +104,8 @@ __all__ = [
     "ArtifactStore",
     "BlobRecord",
     "CommitResult",
+    "FileBacked",
+    "FileRegion",
     "PackageInfo",
     "PackageQuery",
     "Page",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from artifact_store.blobstore.base import FileBacked
 from artifact_store.blobstore.layout import (
     BLOB_PREFIX,
     SESSIONS_DIR,
@@ -26,13 +27,16 @@ from artifact_store.blobstore.layout import (
 from artifact_store.blobstore.local import LocalBlobStore, OsFs
 from artifact_store.errors import (
     BlobCorruptError,
+    BlobNotFoundError,
     InvalidInputError,
+    InvalidRangeError,
     StorageUnavailableError,
     UnsupportedFileError,
     UploadStateError,
 )
 from artifact_store.kernels.digest import digest_bytes
 from artifact_store.kernels.limits import CHUNK_SIZE, READ_PIECE_SIZE
+from artifact_store.kernels.ranges import ByteRange
 
 SMALL = b"hello, blob\n"
 BIG = os.urandom(READ_PIECE_SIZE + 3 * CHUNK_SIZE + 999)
@@ -407,6 +411,70 @@ async def test_file_shrinking_mid_read_is_corrupt(store: LocalBlobStore, root: P
     with pytest.raises(BlobCorruptError):
         async for _ in reader:
             pass
+
+
+# --- file regions (zero-copy sends, ADR-0016) -------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "span"),
+    [
+        (None, (0, len(BIG))),
+        (ByteRange(5, 105), (5, 100)),
+        (ByteRange(suffix=7), (len(BIG) - 7, 7)),
+    ],
+)
+async def test_a_stream_hands_over_a_file_region(
+    store: LocalBlobStore, byte_range: ByteRange | None, span: tuple[int, int]
+) -> None:
+    sha256 = (await store.put(_chunks(BIG))).digests.sha256
+    before = _open_fds()
+    stream = store.open(sha256, byte_range, size=len(BIG))
+    assert isinstance(stream, FileBacked)
+    region = await stream.region()
+    assert (region.offset, region.count) == span
+    assert os.pread(region.fd, region.count, region.offset) == BIG[span[0] : span[0] + span[1]]
+    assert [chunk async for chunk in stream] == []  # the region took what was left
+    await stream.aclose()
+    await stream.aclose()  # idempotent
+    assert _open_fds() == before
+
+
+async def test_a_region_after_some_pieces_is_the_rest(store: LocalBlobStore) -> None:
+    sha256 = (await store.put(_chunks(BIG))).digests.sha256
+    stream = store.open(sha256)
+    first = await anext(stream)
+    region = await stream.region()
+    assert (region.offset, region.count) == (len(first), len(BIG) - len(first))
+    await stream.aclose()
+
+
+async def test_a_region_checks_like_the_first_piece(store: LocalBlobStore, root: Path) -> None:
+    sha256 = (await store.put(_chunks(BIG))).digests.sha256
+    before = _open_fds()
+    with pytest.raises(BlobCorruptError):
+        await store.open(sha256, size=len(BIG) + 1).region()
+    with pytest.raises(InvalidRangeError):
+        await store.open(sha256, ByteRange(len(BIG) + 5)).region()
+    with pytest.raises(BlobNotFoundError):
+        await store.open("ab" * 32).region()
+    assert _open_fds() == before  # nothing left open by the refusals
+    stream = store.open(sha256)
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await stream.region()
+    assert [chunk async for chunk in stream] == []
+
+
+async def test_pieces_run_out_and_close_the_file(store: LocalBlobStore) -> None:
+    sha256 = (await store.put(_chunks(BIG))).digests.sha256
+    before = _open_fds()
+    assert b"".join([chunk async for chunk in store.open(sha256)]) == BIG
+    assert _open_fds() == before
 
 
 async def test_put_file_rejects_missing_and_special_files(

@@ -18,13 +18,21 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from artifact_store.kernels.digest import DigestPair, Expected
 from artifact_store.kernels.limits import MAX_BLOB_SIZE
 from artifact_store.kernels.ranges import ByteRange
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "PutResult", "StagedWriter"]
+__all__ = [
+    "BlobInfo",
+    "BlobStore",
+    "BlobWriter",
+    "FileBacked",
+    "FileRegion",
+    "PutResult",
+    "StagedWriter",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,42 @@ class PutResult:
 
     digests: DigestPair
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileRegion:
+    """Bytes of a stored blob as a span of an open local file (for ``sendfile``).
+
+    ``fd`` belongs to the stream that handed the region over and stays open until that stream
+    is closed; the receiver reads it (e.g. ``os.sendfile``) but never closes it.
+    """
+
+    fd: int
+    offset: int
+    count: int
+
+
+@runtime_checkable
+class FileBacked(Protocol):
+    """A blob stream (from :meth:`BlobStore.open`) whose bytes lie in a local file.
+
+    Instead of iterating it, a caller may take what is left of it as one :class:`FileRegion`
+    and move the bytes with the kernel (the HTTP server's zero-copy send, ADR-0016). The
+    stream's checks run either way: a blob that is missing or whose stored length is not the
+    catalog's raises from :meth:`region` as it would from the first iteration.
+    """
+
+    async def region(self) -> FileRegion:
+        """What is left of the stream, as a file region; the stream is then exhausted.
+
+        Raises:
+            BlobNotFoundError, BlobCorruptError, StorageUnavailableError: as iterating would.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the file (the region's ``fd`` is closed with it)."""
+        ...
 
 
 class BlobWriter(Protocol):
@@ -162,7 +206,8 @@ class BlobStore(Protocol):
         """Stream the blob (or ``byte_range`` of it) in pieces of at most ``READ_PIECE_SIZE``.
 
         With ``size`` (the size the catalog recorded), a stored length that differs raises
-        ``BlobCorruptError`` before any byte is yielded.
+        ``BlobCorruptError`` before any byte is yielded. A backend whose blobs are local files
+        may return a :class:`FileBacked` stream; callers close the stream (``aclose``) when done.
 
         Raises:
             BlobNotFoundError: not stored.

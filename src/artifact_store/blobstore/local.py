@@ -75,7 +75,7 @@ from typing import Final, Literal, Self
 from urllib.parse import unquote, urlsplit
 
 from artifact_store.blobstore._direct import DirectSink, Flusher, write_all
-from artifact_store.blobstore.base import BlobInfo, PutResult
+from artifact_store.blobstore.base import BlobInfo, FileRegion, PutResult
 from artifact_store.blobstore.fsops import DIR_MODE, STAGED_MODE, FsOps, OsFs, unavailable
 from artifact_store.blobstore.layout import (
     BLOB_PREFIX,
@@ -107,7 +107,7 @@ from artifact_store.kernels.digest import (
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, READ_PIECE_SIZE, check_size
 from artifact_store.kernels.ranges import ByteRange
 
-__all__ = ["FsOps", "LocalBlobStore", "LocalBlobWriter", "OsFs"]
+__all__ = ["FsOps", "LocalBlobStore", "LocalBlobStream", "LocalBlobWriter", "OsFs"]
 
 logger = logging.getLogger(__name__)
 
@@ -672,44 +672,19 @@ class LocalBlobStore:
         """True when the blob is stored."""
         return await self.stat(sha256) is not None
 
-    async def open(
+    def open(
         self, sha256: str, byte_range: ByteRange | None = None, *, size: int | None = None
-    ) -> AsyncIterator[bytes]:
-        """Stream the blob (or ``byte_range`` of it) in ``READ_PIECE_SIZE`` pieces.
+    ) -> LocalBlobStream:
+        """Stream the blob (or ``byte_range`` of it) in ``READ_PIECE_SIZE`` pieces, or take it
+        as one file region (:class:`LocalBlobStream`; nothing is opened until then).
 
-        Raises:
+        Raises (when iterated, or from ``region``):
             BlobNotFoundError: not stored.
             InvalidRangeError: the range does not overlap the blob.
             BlobCorruptError: the stored length is not ``size``, or the file ends early.
             StorageUnavailableError: a read failed.
         """
-        key = blob_key(sha256)
-        fd, stored = await asyncio.to_thread(self._open_blob, sha256, key)
-        try:
-            if size is not None and stored != size:
-                raise BlobCorruptError(
-                    f"stored blob {key} has {stored} bytes, the catalog says {size}",
-                    digest=f"sha256:{sha256}",
-                    expected=size,
-                    actual=stored,
-                )
-            start, stop = (0, stored) if byte_range is None else byte_range.resolve(stored)
-            offset = start
-            while offset < stop:
-                chunk = await asyncio.to_thread(
-                    _pread_full, fd, min(READ_PIECE_SIZE, stop - offset), offset, key
-                )
-                if not chunk:
-                    raise BlobCorruptError(
-                        f"stored blob {key} ended at {offset} bytes, {stored} were expected",
-                        digest=f"sha256:{sha256}",
-                        expected=stored,
-                        actual=offset,
-                    )
-                offset += len(chunk)
-                yield chunk
-        finally:
-            os.close(fd)
+        return LocalBlobStream(self, sha256, byte_range, size)
 
     async def verify(self, expected: DigestPair) -> None:
         """Re-read the blob and re-hash both digests.
@@ -1047,6 +1022,96 @@ class LocalBlobStore:
 def _is_upload_id(name: str) -> bool:
     """True for a name :meth:`LocalBlobStore.begin_sync` could have made (a uuid4 hex)."""
     return len(name) == 32 and all(char in "0123456789abcdef" for char in name)
+
+
+class LocalBlobStream:
+    """The bytes of one stored blob (or a range of them): an async iterator of pieces, or,
+    through :meth:`region`, a span of the open file for the kernel to send (``FileBacked``).
+
+    The file is opened on first use, checked against the catalog's size, and closed when the
+    pieces run out, by :meth:`aclose`, or when the stream is collected.
+    """
+
+    def __init__(
+        self, store: LocalBlobStore, sha256: str, byte_range: ByteRange | None, size: int | None
+    ) -> None:
+        self._store, self._sha256 = store, sha256
+        self._key = blob_key(sha256)
+        self._range, self._size = byte_range, size
+        self._fd: int | None = None
+        self._closed = False
+        self._offset = self._stop = self._stored = 0
+
+    async def _start(self) -> int:
+        if self._fd is not None:
+            return self._fd
+        if self._closed:
+            raise RuntimeError(f"the stream of {self._key} is closed")
+        fd, stored = await asyncio.to_thread(self._store._open_blob, self._sha256, self._key)
+        try:
+            if self._size is not None and stored != self._size:
+                raise BlobCorruptError(
+                    f"stored blob {self._key} has {stored} bytes, the catalog says {self._size}",
+                    digest=f"sha256:{self._sha256}",
+                    expected=self._size,
+                    actual=stored,
+                )
+            span = (0, stored) if self._range is None else self._range.resolve(stored)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._stored = fd, stored
+        self._offset, self._stop = span
+        return fd
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed:
+            raise StopAsyncIteration
+        fd = await self._start()
+        if self._offset >= self._stop:
+            self._close()
+            raise StopAsyncIteration
+        want = min(READ_PIECE_SIZE, self._stop - self._offset)
+        try:
+            chunk = await asyncio.to_thread(_pread_full, fd, want, self._offset, self._key)
+        except BaseException:
+            self._close()
+            raise
+        if not chunk:
+            self._close()
+            raise BlobCorruptError(
+                f"stored blob {self._key} ended at {self._offset} bytes, "
+                f"{self._stored} were expected",
+                digest=f"sha256:{self._sha256}",
+                expected=self._stored,
+                actual=self._offset,
+            )
+        self._offset += len(chunk)
+        return chunk
+
+    async def region(self) -> FileRegion:
+        """What is left of the stream as one span of the open file; the stream is then
+        exhausted (the file stays open until :meth:`aclose`)."""
+        fd = await self._start()
+        region = FileRegion(fd, self._offset, self._stop - self._offset)
+        self._offset = self._stop
+        return region
+
+    async def aclose(self) -> None:
+        """Close the file (idempotent)."""
+        self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self._close()
 
 
 def _feed(

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifact_store.server.problems import internal_problem
+from artifact_store.server.protocol import ZERO_COPY_SEND
 
 __all__ = ["ACCESS_LOGGER", "AccessLogFormatter", "Metrics", "ObserveMiddleware"]
 
@@ -148,6 +149,8 @@ class ObserveMiddleware:
             elif message["type"] == "http.response.body":
                 exchange.sent += len(message.get("body", b""))
             await send(message)
+            if message["type"] == ZERO_COPY_SEND:  # counted once the kernel has sent it
+                exchange.sent += int(message.get("count") or 0)
 
         try:
             await self.app(scope, counted_receive, counted_send)

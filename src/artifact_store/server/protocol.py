@@ -1,6 +1,6 @@
-"""The HTTP/1.1 protocol ``serve`` runs: uvicorn's httptools protocol, minus two body copies.
+"""The HTTP/1.1 protocol ``serve`` runs: uvicorn's httptools protocol, with fewer copies.
 
-uvicorn 0.54 gathers a request body by appending every piece the socket delivers to a
+In: uvicorn 0.54 gathers a request body by appending every piece the socket delivers to a
 ``bytearray`` (``cycle.body += piece``, with ``len(cycle.body)`` for flow control) and hands
 each ASGI message ``bytes(cycle.body)``, then starts a new ``bytearray``: every uploaded byte is
 copied twice on the event-loop thread, which is the busiest thread of an upload (BENCHMARKS.md,
@@ -8,18 +8,51 @@ HTTP). :class:`PiecesProtocol` puts a :class:`Pieces` in place of each fresh ``b
 ``+=`` keeps a reference to the piece, ``len`` counts, and ``bytes()`` returns the piece itself
 when there is one (uvloop delivers ~248 KiB at a time) or joins them once.
 
+Out: the protocol offers the ASGI ``http.response.zerocopysend`` extension (ADR-0016). A
+response may send a region of an open file; the kernel copies it from the page cache to the
+socket (``os.sendfile``) in a worker thread, so stored bytes never pass through Python. The
+thread writes through its own ``dup`` of the socket, so a connection closed meanwhile cannot
+have its descriptor number reused under it, and the send ends (and is waited for) before the
+response returns. When the socket is not ready for it (response bytes still queued in the
+transport, chunked framing, no socket), the region is read and sent as ordinary body messages.
+
 This leans on uvicorn's private protocol code; the version is pinned by ``uv.lock``, and every
-upload test of the suite runs through it (``artifact-store serve`` is what the end-to-end tests
-start). Where httptools is missing, ``serve`` lets uvicorn choose, as before.
+upload and download test of the end-to-end suite runs through it (``artifact-store serve`` is
+what they start). Where httptools is missing, ``serve`` lets uvicorn choose, as before, and
+responses fall back to body messages (the extension is not offered).
 """
 
 from __future__ import annotations
 
-from typing import Self
+import asyncio
+import contextlib
+import errno
+import os
+import select
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final, Self
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-__all__ = ["Pieces", "PiecesProtocol"]
+__all__ = ["ZERO_COPY_SEND", "Pieces", "PiecesProtocol", "offers_zero_copy"]
+
+#: The ASGI extension (and message type) for sending a file region without copying it.
+ZERO_COPY_SEND: Final = "http.response.zerocopysend"
+#: Largest region handed to one ``sendfile`` call, and the piece size of the fallback.
+_SEND_PIECE: Final = 4 * 1024 * 1024
+#: How often (ms) a blocked send looks whether it was told to stop.
+_POLL_MS: Final = 100
+
+type _Message = MutableMapping[str, Any]
+type _Send = Callable[[_Message], Awaitable[None]]
+
+
+def offers_zero_copy(scope: MutableMapping[str, Any]) -> bool:
+    """Whether the server under this request accepts ``http.response.zerocopysend``."""
+    extensions = scope.get("extensions") or {}
+    return ZERO_COPY_SEND in extensions
 
 
 class Pieces:
@@ -47,7 +80,14 @@ class Pieces:
 
 
 class PiecesProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, gathering request bodies in :class:`Pieces`."""
+    """uvicorn's httptools protocol, gathering request bodies in :class:`Pieces` and sending
+    file regions with ``sendfile``."""
+
+    def on_message_begin(self) -> None:
+        """Start the request's scope, offering the zero-copy extension."""
+        super().on_message_begin()
+        scope: MutableMapping[str, Any] = self.scope  # type: ignore[assignment]
+        scope["extensions"] = {ZERO_COPY_SEND: {}}
 
     def on_body(self, body: bytes) -> None:
         """Swap the cycle's fresh ``bytearray`` for :class:`Pieces`, then let uvicorn go on."""
@@ -55,3 +95,105 @@ class PiecesProtocol(HttpToolsProtocol):
         if cycle is not None and type(cycle.body) is bytearray and not cycle.body:
             cycle.body = Pieces()  # type: ignore[assignment]
         super().on_body(body)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGIApp) -> None:  # type: ignore[override]
+        async def with_file_send(scope: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, _FileSend(cycle, send))
+
+        super()._start_asgi_task(cycle, with_file_send)  # type: ignore[arg-type]
+
+
+class _FileSend:
+    """The ASGI ``send`` of one request: ``zerocopysend`` handled here, the rest by uvicorn."""
+
+    __slots__ = ("_cycle", "_send")
+
+    def __init__(self, cycle: RequestResponseCycle, send: _Send) -> None:
+        self._cycle, self._send = cycle, send
+
+    async def __call__(self, message: _Message) -> None:
+        if message["type"] != ZERO_COPY_SEND:
+            await self._send(message)
+            return
+        cycle = self._cycle
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"unexpected ASGI message {ZERO_COPY_SEND!r} at this point")
+        file = message["file"]
+        fd = file if isinstance(file, int) else file.fileno()
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(fd).st_size - offset
+        more_body = bool(message.get("more_body", False))
+        if count and cycle.scope["method"] != "HEAD" and not cycle.disconnected:
+            if count > cycle.expected_content_length and not cycle.chunked_encoding:
+                raise RuntimeError("Response content longer than Content-Length")
+            if cycle.flow.write_paused:
+                await cycle.flow.drain()
+            sock = cycle.transport.get_extra_info("socket")
+            if sock is None or cycle.chunked_encoding or cycle.transport.get_write_buffer_size():
+                await self._send_read(fd, offset, count)
+            else:
+                await _sendfile(sock.fileno(), fd, offset, count)
+                cycle.expected_content_length -= count
+        await self._send({"type": "http.response.body", "body": b"", "more_body": more_body})
+
+    async def _send_read(self, fd: int, offset: int, count: int) -> None:
+        """The fallback: the region read in pieces and sent as body messages."""
+        end = offset + count
+        while offset < end:
+            piece = await asyncio.to_thread(os.pread, fd, min(_SEND_PIECE, end - offset), offset)
+            if not piece:
+                raise OSError(errno.EIO, f"file ended at {offset}, {end} bytes were to be sent")
+            offset += len(piece)
+            await self._send({"type": "http.response.body", "body": piece, "more_body": True})
+
+
+async def _sendfile(sock_fd: int, fd: int, offset: int, count: int) -> None:
+    """Send ``count`` bytes of ``fd`` from ``offset`` to the socket, in a worker thread.
+
+    Returns only once the thread is done with both descriptors, even when cancelled (the
+    caller closes the file next; the thread is told to stop and ends within ``_POLL_MS``).
+
+    Raises:
+        OSError: the peer went away (``EPIPE``, ``ECONNRESET``) or the file ended early.
+    """
+    stop = threading.Event()
+    own = os.dup(sock_fd)  # ours alone: cannot be closed and reused while the thread runs
+    job = asyncio.ensure_future(asyncio.to_thread(_sendfile_blocking, own, fd, offset, count, stop))
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        stop.set()
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(job)
+        if not job.cancelled():
+            job.exception()  # retrieved: the cancellation is what the caller sees
+        raise
+    finally:
+        if job.done():
+            os.close(own)
+        else:  # pragma: no cover - only if the loop itself is torn down mid-send
+            job.add_done_callback(lambda _: os.close(own))
+
+
+def _sendfile_blocking(
+    sock_fd: int, fd: int, offset: int, count: int, stop: threading.Event
+) -> None:
+    poller = select.poll()
+    poller.register(sock_fd, select.POLLOUT)
+    end = offset + count
+    while offset < end:
+        if stop.is_set():
+            raise ConnectionAbortedError(errno.ECONNABORTED, "send stopped")
+        try:
+            sent = os.sendfile(sock_fd, fd, offset, min(_SEND_PIECE * 16, end - offset))
+        except BlockingIOError:
+            poller.poll(_POLL_MS)
+            continue
+        if sent == 0:
+            raise OSError(errno.EIO, f"file ended at {offset}, {end} bytes were to be sent")
+        offset += sent

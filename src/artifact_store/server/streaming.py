@@ -7,8 +7,11 @@ routes go through :class:`JsonBodyRoute`, which applies the same rule before Fas
 
 Out: :func:`bytes_response` answers a blob or file GET/HEAD with ``ETag``, ``Repr-Digest``
 (RFC 9530), ``Accept-Ranges``, a single ``Range`` (206, RFC 9110 §14) and ``If-None-Match`` (304,
-RFC 9110 §13.1.2). :class:`StreamResponse` forwards the store's chunks (1 MiB each, TOOLING.md
+RFC 9110 §13.1.2). :class:`StreamResponse` forwards the store's chunks (4 MiB each, TOOLING.md
 §2c) as they come, stops reading as soon as the client goes away, and always closes the source.
+When the server offers the ``http.response.zerocopysend`` extension (``serve`` does,
+``server/protocol.py``) and the blob lies in a local file, the response hands the file region
+to the server instead, which sends it with ``sendfile`` (ADR-0016).
 """
 
 import asyncio
@@ -27,6 +30,8 @@ from starlette.types import Receive, Scope, Send
 from artifact_store.errors import EncodingError, InvalidInputError
 from artifact_store.kernels.limits import MAX_JSON_BODY_BYTES, check_size
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.server.protocol import ZERO_COPY_SEND, offers_zero_copy
+from artifact_store.store import FileBacked, FileRegion
 from artifact_store.wire.headers import REPR_DIGEST, repr_digest
 
 __all__ = [
@@ -229,7 +234,8 @@ class StreamResponse(Response):
     """Streams an async iterator of bytes; stops on client disconnect; closes the source.
 
     ``first`` is a chunk already taken from the source (to surface errors such as a missing
-    or corrupt blob as a problem before the status line is sent).
+    or corrupt blob as a problem before the status line is sent); ``region``, taken from the
+    source the same way, is sent instead of chunks with the server's zero-copy extension.
     """
 
     def __init__(
@@ -237,12 +243,14 @@ class StreamResponse(Response):
         chunks: AsyncIterator[bytes] | None,
         *,
         first: bytes | None = None,
+        region: FileRegion | None = None,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
     ) -> None:
         self.chunks = chunks
         self.first = first
+        self.region = region
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
@@ -259,6 +267,18 @@ class StreamResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
+            region = self.region
+            if region is not None and region.count and scope.get("method") != "HEAD":
+                await send(
+                    {
+                        "type": ZERO_COPY_SEND,
+                        "file": region.fd,
+                        "offset": region.offset,
+                        "count": region.count,
+                        "more_body": False,
+                    }
+                )
+                return
             if scope.get("method") != "HEAD":
                 if self.first:
                     await send(
@@ -330,15 +350,24 @@ async def bytes_response(
         status, length = 206, stop - start
     headers["Content-Length"] = str(length)
     first: bytes | None = None
+    region: FileRegion | None = None
     if request.method == "HEAD" or chunks is None:
         await aclose(chunks)
         chunks = None
     else:
-        try:
-            first = await anext(chunks, None)  # errors here still become a problem
+        try:  # errors here still become a problem
+            if isinstance(chunks, FileBacked) and offers_zero_copy(request.scope):
+                region = await chunks.region()
+            else:
+                first = await anext(chunks, None)
         except BaseException:
             await aclose(chunks)
             raise
     return StreamResponse(
-        chunks, first=first, status_code=status, headers=headers, media_type=content_type
+        chunks,
+        first=first,
+        region=region,
+        status_code=status,
+        headers=headers,
+        media_type=content_type,
     )
