@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -52,11 +51,6 @@ def sha256_file(path: Path) -> str:
         while n := f.readinto(buf):
             h.update(view[:n])
     return f"sha256:{h.hexdigest()}"
-
-
-def importable(*modules: str) -> bool:
-    """Whether every module can be imported in this interpreter (without importing it)."""
-    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def registry_binary() -> str | None:
@@ -345,13 +339,13 @@ class Registry(_Process):
 
 
 class OurServer(_Process):
-    """``artifact-store --data DATA serve --host 127.0.0.1 --port P`` (uvicorn, asyncio + h11),
-    or, with ``fast=True``, ``python -m uvicorn ... --http httptools --loop uvloop`` (only when
-    both are importable; they are not project dependencies)."""
+    """``artifact-store --data DATA serve --host 127.0.0.1 --port P`` (uvicorn on uvloop and
+    httptools with the project's own protocol class), or, with ``stock=True``, the same app under
+    ``python -m uvicorn ... --http httptools --loop uvloop`` (uvicorn's own protocol)."""
 
-    def __init__(self, root: Path, *, fast: bool = False) -> None:
+    def __init__(self, root: Path, *, stock: bool = False) -> None:
         self.root = root
-        self.fast = fast
+        self.stock = stock
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         root.mkdir(parents=True, exist_ok=True)
@@ -359,7 +353,7 @@ class OurServer(_Process):
         self.log = root / "server.log"
 
     def command(self) -> list[str]:
-        if self.fast:
+        if self.stock:
             return [
                 sys.executable,
                 "-m",

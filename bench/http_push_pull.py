@@ -21,9 +21,9 @@ Ratios: registry time / our time (> 1 = ours faster). Targets: push >= 3x, pull 
 The servers' CPU seconds per operation are read from /proc (the registry's Go sha256 has no
 SHA-NI: about 3.8 CPU-s per GiB, TOOLING.md §2b).
 
-With ``--fast`` (default: when importable) our server is also timed under ``uvicorn --http
-httptools --loop uvloop``; uvloop and httptools are not project dependencies, so this is
-skipped when they are absent.
+With ``--stock`` our app is also timed under stock ``python -m uvicorn --http httptools --loop
+uvloop``, i.e. without ``artifact-store serve``'s own protocol (``server/protocol.py``: request
+bodies gathered without copies, GETs sent with ``sendfile``), to show what that protocol gains.
 
     uv run python bench/http_push_pull.py                 # 1 GiB, 5 repetitions
     uv run python bench/http_push_pull.py --size 256M --reps 3
@@ -60,7 +60,6 @@ from _registry import (
     OurServer,
     Registry,
     curl,
-    importable,
     registry_binary,
     sha256_file,
     warm_up_ours,
@@ -134,28 +133,22 @@ def _gets(url: str, pid: int, size: int, side: Side) -> None:
             side.get_noise.add(meter)
 
 
-def run(path: Path, reps: int, *, fast: bool | None = None) -> list[Row]:
+def run(path: Path, reps: int, *, stock: bool = False) -> list[Row]:
     """Time PUT and GET of ``path`` against both servers, ``reps`` times each."""
     if registry_binary() is None:
         print("docker-registry not installed: skipping (apt-get install -y docker-registry)")
         return [Row("HTTP push/pull vs docker-registry", "skipped", "", "", "", None)]
     size = path.stat().st_size
-    can_fast = importable("uvloop", "httptools")
-    if fast is None:
-        fast = can_fast
-    if fast and not can_fast:
-        print("uvloop/httptools not importable: the --fast variant is skipped")
-        fast = False
     digest = sha256_file(path)
     warm(path)
-    sides = [Side("registry"), Side("ours")] + ([Side("ours-uvloop")] if fast else [])
+    sides = [Side("registry"), Side("ours")] + ([Side("ours-stock")] if stock else [])
     with workdir("artifact-store-http-") as tmp:
         require_space(tmp, 2 * size, "the HTTP push/pull benchmark")
         with Registry(tmp / "registry") as reg:
             print(f"{reg.version()} on {reg.url}")
             servers = {
                 "ours": OurServer(tmp / "ours"),
-                "ours-uvloop": OurServer(tmp / "ours-uvloop", fast=True),
+                "ours-stock": OurServer(tmp / "ours-stock", stock=True),
             }
             try:
                 for rep in range(reps):
@@ -176,10 +169,10 @@ def run(path: Path, reps: int, *, fast: bool | None = None) -> list[Row]:
             finally:
                 for server in servers.values():
                     server.stop()
-    return _report(sides, size, reps, fast_skipped=not fast)
+    return _report(sides, size, reps)
 
 
-def _report(sides: list[Side], size: int, reps: int, *, fast_skipped: bool) -> list[Row]:
+def _report(sides: list[Side], size: int, reps: int) -> list[Row]:
     reg, ours = sides[0], sides[1]
     gib = f"{size / GiB:g} GiB"
     print(f"\nHTTP push/pull of {size:,} bytes ({gib}), curl on loopback, {reps} reps:")
@@ -223,21 +216,9 @@ def _report(sides: list[Side], size: int, reps: int, *, fast_skipped: bool) -> l
         ),
     ]
     if len(sides) > 2:
-        fast = sides[2]
-        rows.append(row("  uvicorn httptools+uvloop: push", fast, "put", None))
-        rows.append(row("  uvicorn httptools+uvloop: pull (warm)", fast, "get_warm", None))
-    elif fast_skipped:
-        print("uvicorn --http httptools --loop uvloop: skipped (uvloop/httptools not importable)")
-        rows.append(
-            Row(
-                "  uvicorn httptools+uvloop variant",
-                "skipped: not importable",
-                "",
-                "",
-                "",
-                None,
-            )
-        )
+        stock = sides[2]
+        rows.append(row("  context: stock uvicorn protocol: push", stock, "put", None))
+        rows.append(row("  context: stock uvicorn protocol: pull (warm)", stock, "get_warm", None))
     return rows
 
 
@@ -247,10 +228,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="repetitions (>= 3)")
     parser.add_argument("--file", type=Path, help="use this file instead of a random one")
     parser.add_argument(
-        "--fast",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also time uvicorn httptools+uvloop (default: if importable)",
+        "--stock",
+        action="store_true",
+        help="also time our app under stock uvicorn (without serve's own protocol)",
     )
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS")
     args = parser.parse_args()
@@ -258,12 +238,12 @@ def main() -> None:
     if args.wait_quiet:
         wait_for_quiet(args.wait_quiet)
     if args.file:
-        rows = run(args.file.resolve(), args.reps, fast=args.fast)
+        rows = run(args.file.resolve(), args.reps, stock=args.stock)
     else:
         with workdir() as tmp:
             require_space(tmp, 3 * args.size, "the HTTP push/pull benchmark")
             path = make_random_file(tmp / "big.bin", args.size)
-            rows = run(path, args.reps, fast=args.fast)
+            rows = run(path, args.reps, stock=args.stock)
     print_rows(rows, "HTTP push/pull (issue #3)")
     sys.stdout.flush()
 
