@@ -1,5 +1,7 @@
 """``open_blobstore``: URL schemes to backends."""
 
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from artifact_store.blobstore.local import LocalBlobStore
 from artifact_store.blobstore.memory import MemoryBlobStore
 from artifact_store.blobstore.registry import known_schemes, open_blobstore
 from artifact_store.errors import InvalidInputError
+from artifact_store.kernels.limits import CHUNK_SIZE
 
 
 def test_registry_opens_file_urls_and_paths(
@@ -31,6 +34,34 @@ def test_registry_opens_file_urls_and_paths(
     assert spaced.root == tmp_path / "with space"
 
 
+@pytest.mark.parametrize(
+    ("query", "direct"),
+    [("", True), ("?direct_io=on", True), ("?direct_io=off", False), ("?direct_io=FALSE", False)],
+)
+def test_file_urls_choose_direct_io(tmp_path: Path, query: str, direct: bool) -> None:
+    store = open_blobstore(f"file://{tmp_path}/a{query}")
+    assert isinstance(store, LocalBlobStore)
+    assert store.root == tmp_path / "a"
+    assert store.direct_io is direct
+
+
+async def test_a_store_without_direct_io_writes_large_blobs_buffered(tmp_path: Path) -> None:
+    store = open_blobstore(f"file://{tmp_path}/a?direct_io=off")
+    assert isinstance(store, LocalBlobStore)
+    data = os.urandom(9 * CHUNK_SIZE + 5)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(data), CHUNK_SIZE):
+            yield data[at : at + CHUNK_SIZE]
+
+    writer = await store.begin()
+    assert not writer.start_direct_locked()  # the store says no before the filesystem is asked
+    await writer.abort()
+    result = await store.put(chunks())
+    assert b"".join([c async for c in store.open(result.digests.sha256)]) == data
+    await store.close()
+
+
 def test_registry_opens_memory() -> None:
     first, second = open_blobstore("memory://"), open_blobstore("memory://")
     assert isinstance(first, MemoryBlobStore)
@@ -45,7 +76,21 @@ def test_registry_rejects_unknown_schemes() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["", "  ", "file://host/dir", "file:relative/dir", "file:///x?y=1", "memory://x"]
+    "url",
+    [
+        "",
+        "  ",
+        "file://host/dir",
+        "file:relative/dir",
+        "file:///x?y=1",
+        "file:///x#frag",
+        "file:///x?direct_io=maybe",
+        "file:///x?direct_io=on&direct_io=off",
+        "file:///x?direct_io=off&other=1",
+        "file:///x?direct_io",
+        "file:///x?=",
+        "memory://x",
+    ],
 )
 def test_registry_rejects_malformed_urls(url: str) -> None:
     with pytest.raises(InvalidInputError):

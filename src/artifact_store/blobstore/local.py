@@ -72,7 +72,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Final, Literal, Self
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from artifact_store.blobstore._direct import DirectSink, Flusher, write_all
 from artifact_store.blobstore.base import BlobInfo, FileRegion, PutResult
@@ -448,20 +448,25 @@ class LocalBlobStore:
     def from_url(cls, url: str) -> Self:
         """A store for ``file:///abs/dir`` (or a plain path, made absolute).
 
+        One option may follow as a query: ``?direct_io=off`` (or ``on``, the default) chooses
+        how large blobs are written: ``O_DIRECT`` from aligned buffers, or buffered with a
+        background ``fdatasync`` (ADR-0012; which is faster depends on the disk, BENCHMARKS.md).
+
         Raises:
-            InvalidInputError: not a local ``file:`` URL with an absolute path.
+            InvalidInputError: not a local ``file:`` URL with an absolute path, or an unknown
+                option or value.
         """
         if "://" not in url and not url.startswith("file:"):
             return cls(Path(url).expanduser().absolute())
         parts = urlsplit(url)
         if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
             raise InvalidInputError(f"not a local file URL: {url!r}", url=url)
-        if parts.query or parts.fragment:
-            raise InvalidInputError(f"a file URL takes no query or fragment: {url!r}", url=url)
+        if parts.fragment:
+            raise InvalidInputError(f"a file URL takes no fragment: {url!r}", url=url)
         path = Path(unquote(parts.path))
         if not path.is_absolute():
             raise InvalidInputError(f"a file URL needs an absolute path: {url!r}", url=url)
-        return cls(path)
+        return cls(path, direct_io=_direct_io_option(url, parts.query))
 
     # --- writing --------------------------------------------------------------------------
 
@@ -1022,6 +1027,27 @@ class LocalBlobStore:
 def _is_upload_id(name: str) -> bool:
     """True for a name :meth:`LocalBlobStore.begin_sync` could have made (a uuid4 hex)."""
     return len(name) == 32 and all(char in "0123456789abcdef" for char in name)
+
+
+_SWITCH: Final = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def _direct_io_option(url: str, query: str) -> bool:
+    """The ``direct_io`` option of a file URL's query (on when absent)."""
+    try:
+        options = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        options = {"": [query]}
+    unknown = sorted(set(options) - {"direct_io"})
+    if unknown:
+        raise InvalidInputError(
+            f"unknown file URL option {unknown[0]!r} (known: direct_io): {url!r}", url=url
+        )
+    values = options.get("direct_io", ["on"])
+    switch = _SWITCH.get(values[-1].strip().lower()) if len(values) == 1 else None
+    if switch is None:
+        raise InvalidInputError(f"direct_io takes one of on, off: {url!r}", url=url)
+    return switch
 
 
 class LocalBlobStream:

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite in data."
     )
     blobstore_url: str | None = Field(
-        default=None, description="Blob store URL; default: data dir."
+        default=None,
+        description="Blob store URL (file:///abs/dir, with ?direct_io=off to write large blobs"
+        " through the page cache); default: data dir.",
     )
     upload_idle_timeout: float = Field(
         default=86400.0, gt=0, description="Seconds an idle upload session lives before it expires."
