@@ -24,6 +24,8 @@ SHA-NI: about 3.8 CPU-s per GiB, TOOLING.md §2b).
 With ``--stock`` our app is also timed under stock ``python -m uvicorn --http httptools --loop
 uvloop``, i.e. without ``artifact-store serve``'s own protocol (``server/protocol.py``: request
 bodies gathered without copies, GETs sent with ``sendfile``), to show what that protocol gains.
+With ``--buffered`` our server is also timed with ``?direct_io=off`` in its blob store URL
+(large blobs written through the page cache instead of with ``O_DIRECT``; ADR-0012).
 
     uv run python bench/http_push_pull.py                 # 1 GiB, 5 repetitions
     uv run python bench/http_push_pull.py --size 256M --reps 3
@@ -133,7 +135,7 @@ def _gets(url: str, pid: int, size: int, side: Side) -> None:
             side.get_noise.add(meter)
 
 
-def run(path: Path, reps: int, *, stock: bool = False) -> list[Row]:
+def run(path: Path, reps: int, *, stock: bool = False, buffered: bool = False) -> list[Row]:
     """Time PUT and GET of ``path`` against both servers, ``reps`` times each."""
     if registry_binary() is None:
         print("docker-registry not installed: skipping (apt-get install -y docker-registry)")
@@ -141,7 +143,9 @@ def run(path: Path, reps: int, *, stock: bool = False) -> list[Row]:
     size = path.stat().st_size
     digest = sha256_file(path)
     warm(path)
-    sides = [Side("registry"), Side("ours")] + ([Side("ours-stock")] if stock else [])
+    sides = [Side("registry"), Side("ours")]
+    sides += [Side("ours-stock")] if stock else []
+    sides += [Side("ours-buffered")] if buffered else []
     with workdir("artifact-store-http-") as tmp:
         require_space(tmp, 2 * size, "the HTTP push/pull benchmark")
         with Registry(tmp / "registry") as reg:
@@ -149,6 +153,7 @@ def run(path: Path, reps: int, *, stock: bool = False) -> list[Row]:
             servers = {
                 "ours": OurServer(tmp / "ours"),
                 "ours-stock": OurServer(tmp / "ours-stock", stock=True),
+                "ours-buffered": OurServer(tmp / "ours-buffered", direct_io=False),
             }
             try:
                 for rep in range(reps):
@@ -215,10 +220,11 @@ def _report(sides: list[Side], size: int, reps: int) -> list[Row]:
             None,
         ),
     ]
-    if len(sides) > 2:
-        stock = sides[2]
-        rows.append(row("  context: stock uvicorn protocol: push", stock, "put", None))
-        rows.append(row("  context: stock uvicorn protocol: pull (warm)", stock, "get_warm", None))
+    labels = {"ours-stock": "stock uvicorn protocol", "ours-buffered": "blobs ?direct_io=off"}
+    for side in sides[2:]:
+        label = labels[side.name]
+        rows.append(row(f"  context: {label}: push", side, "put", None))
+        rows.append(row(f"  context: {label}: pull (warm)", side, "get_warm", None))
     return rows
 
 
@@ -232,18 +238,23 @@ def main() -> None:
         action="store_true",
         help="also time our app under stock uvicorn (without serve's own protocol)",
     )
+    parser.add_argument(
+        "--buffered",
+        action="store_true",
+        help="also time our server with its blob store URL's ?direct_io=off",
+    )
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS")
     args = parser.parse_args()
     print_machine()
     if args.wait_quiet:
         wait_for_quiet(args.wait_quiet)
     if args.file:
-        rows = run(args.file.resolve(), args.reps, stock=args.stock)
+        rows = run(args.file.resolve(), args.reps, stock=args.stock, buffered=args.buffered)
     else:
         with workdir() as tmp:
             require_space(tmp, 3 * args.size, "the HTTP push/pull benchmark")
             path = make_random_file(tmp / "big.bin", args.size)
-            rows = run(path, args.reps, stock=args.stock)
+            rows = run(path, args.reps, stock=args.stock, buffered=args.buffered)
     print_rows(rows, "HTTP push/pull (issue #3)")
     sys.stdout.flush()
 
