@@ -10,11 +10,13 @@ when there is one (uvloop delivers ~248 KiB at a time) or joins them once.
 
 Out: the protocol offers the ASGI ``http.response.zerocopysend`` extension (ADR-0016). A
 response may send a region of an open file; the kernel copies it from the page cache to the
-socket (``os.sendfile``) in a worker thread, so stored bytes never pass through Python. The
-thread writes through its own ``dup`` of the socket, so a connection closed meanwhile cannot
-have its descriptor number reused under it, and the send ends (and is waited for) before the
-response returns. When the socket is not ready for it (response bytes still queued in the
-transport, chunked framing, no socket), the region is read and sent as ordinary body messages.
+socket (``os.sendfile``), so stored bytes never pass through Python. A small region is sent from
+the event loop when the socket takes it at once; otherwise a thread of its own (not the default
+executor, which slow clients would hold) sends it through its own ``dup`` of the socket, so a
+connection closed meanwhile cannot have its descriptor number reused under it, and the send ends
+(and is waited for) before the response returns. When the socket is not ready for it (response
+bytes still queued in the transport, chunked framing, no socket), the region is read and sent
+as ordinary body messages.
 
 This leans on uvicorn's private protocol code; the version is pinned by ``uv.lock``, and every
 upload and download test of the end-to-end suite runs through it (``artifact-store serve`` is
@@ -44,6 +46,8 @@ ZERO_COPY_SEND: Final = "http.response.zerocopysend"
 _SEND_PIECE: Final = 4 * 1024 * 1024
 #: How often (ms) a blocked send looks whether it was told to stop.
 _POLL_MS: Final = 100
+#: Regions up to this size are first sent from the event loop (no thread when they fit).
+_INLINE_MAX: Final = 64 * 1024
 
 type _Message = MutableMapping[str, Any]
 type _Send = Callable[[_Message], Awaitable[None]]
@@ -146,38 +150,70 @@ class _FileSend:
         while offset < end:
             piece = await asyncio.to_thread(os.pread, fd, min(_SEND_PIECE, end - offset), offset)
             if not piece:
-                raise OSError(errno.EIO, f"file ended at {offset}, {end} bytes were to be sent")
+                raise RuntimeError(f"file ended at {offset}, {end} bytes were to be sent")
             offset += len(piece)
             await self._send({"type": "http.response.body", "body": piece, "more_body": True})
 
 
 async def _sendfile(sock_fd: int, fd: int, offset: int, count: int) -> None:
-    """Send ``count`` bytes of ``fd`` from ``offset`` to the socket, in a worker thread.
+    """Send ``count`` bytes of ``fd`` from ``offset`` to the socket.
 
-    Returns only once the thread is done with both descriptors, even when cancelled (the
-    caller closes the file next; the thread is told to stop and ends within ``_POLL_MS``).
+    A small region is tried right here (the socket is non-blocking; this is one kernel copy);
+    what is left goes to a thread of its own, not the default executor, which a few slow
+    clients would otherwise hold for minutes. Returns only once that thread is done with the
+    file, even when cancelled (the caller closes the file next; the thread is told to stop and
+    ends within ``_POLL_MS``).
 
     Raises:
-        OSError: the peer went away (``EPIPE``, ``ECONNRESET``) or the file ended early.
+        OSError: the peer went away (``EPIPE``, ``ECONNRESET``).
+        RuntimeError: the file ended before the region did.
     """
+    if count <= _INLINE_MAX:
+        try:
+            sent = os.sendfile(sock_fd, fd, offset, count)
+        except BlockingIOError:
+            sent = -1
+        if sent == 0:
+            raise RuntimeError(f"file ended at {offset}, {offset + count} bytes were to be sent")
+        if sent == count:
+            return
+        if sent > 0:
+            offset, count = offset + sent, count - sent
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
     stop = threading.Event()
-    own = os.dup(sock_fd)  # ours alone: cannot be closed and reused while the thread runs
-    job = asyncio.ensure_future(asyncio.to_thread(_sendfile_blocking, own, fd, offset, count, stop))
+    own = os.dup(sock_fd)  # the thread's alone: cannot be closed and reused under it
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            _sendfile_blocking(own, fd, offset, count, stop)
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        finally:
+            os.close(own)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="sendfile", daemon=True).start()
     try:
-        await asyncio.shield(job)
+        await asyncio.shield(done)
     except asyncio.CancelledError:
         stop.set()
-        while not job.done():
+        while not done.done():
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(job)
-        if not job.cancelled():
-            job.exception()  # retrieved: the cancellation is what the caller sees
+                await asyncio.shield(done)
+        if not done.cancelled():
+            done.exception()  # retrieved: the cancellation is what the caller sees
         raise
-    finally:
-        if job.done():
-            os.close(own)
-        else:  # pragma: no cover - only if the loop itself is torn down mid-send
-            job.add_done_callback(lambda _: os.close(own))
 
 
 def _sendfile_blocking(
@@ -195,5 +231,5 @@ def _sendfile_blocking(
             poller.poll(_POLL_MS)
             continue
         if sent == 0:
-            raise OSError(errno.EIO, f"file ended at {offset}, {end} bytes were to be sent")
+            raise RuntimeError(f"file ended at {offset}, {end} bytes were to be sent")
         offset += sent
