@@ -31,6 +31,7 @@ from artifact_store.errors import (
     SizeMismatchError,
 )
 from artifact_store.kernels.digest import DigestPair, Expected, is_hex64
+from artifact_store.kernels.ranges import ByteRange
 
 __all__ = [
     "BLOBS_DIR",
@@ -42,6 +43,7 @@ __all__ = [
     "check_expected",
     "check_stored",
     "is_fanout_name",
+    "stored_span",
     "session_key",
     "sha256_of_key",
 ]
@@ -167,3 +169,22 @@ def check_stored(expected: DigestPair, actual: DigestPair) -> None:
             expected={field: getattr(expected, field) for field in differs},
             actual={field: getattr(actual, field) for field in differs},
         )
+
+
+def stored_span(
+    sha256: str, stored: int, size: int | None, byte_range: ByteRange | None
+) -> tuple[int, int]:
+    """The ``[start, stop)`` of a stored blob a read returns: all of it, or ``byte_range``.
+
+    Raises:
+        BlobCorruptError: ``size`` (what the catalog recorded) is given and is not ``stored``.
+        InvalidRangeError: the range does not overlap the blob.
+    """
+    if size is not None and stored != size:
+        raise BlobCorruptError(
+            f"stored blob sha256:{sha256} has {stored} bytes, the catalog says {size}",
+            digest=f"sha256:{sha256}",
+            expected=size,
+            actual=stored,
+        )
+    return (0, stored) if byte_range is None else byte_range.resolve(stored)

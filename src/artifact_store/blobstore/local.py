@@ -88,6 +88,7 @@ from artifact_store.blobstore.layout import (
     check_stored,
     is_fanout_name,
     session_key,
+    stored_span,
 )
 from artifact_store.errors import (
     BlobCorruptError,
@@ -1075,14 +1076,7 @@ class LocalBlobStream:
             raise RuntimeError(f"the stream of {self._key} is closed")
         fd, stored = await asyncio.to_thread(self._store._open_blob, self._sha256, self._key)
         try:
-            if self._size is not None and stored != self._size:
-                raise BlobCorruptError(
-                    f"stored blob {self._key} has {stored} bytes, the catalog says {self._size}",
-                    digest=f"sha256:{self._sha256}",
-                    expected=self._size,
-                    actual=stored,
-                )
-            span = (0, stored) if self._range is None else self._range.resolve(stored)
+            span = stored_span(self._sha256, stored, self._size, self._range)
         except BaseException:
             os.close(fd)
             raise

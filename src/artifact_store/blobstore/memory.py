@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Literal, Self
 
 from artifact_store.blobstore.base import BlobInfo, PutResult
-from artifact_store.blobstore.layout import blob_key, check_expected, check_stored, session_key
+from artifact_store.blobstore.layout import (
+    blob_key,
+    check_expected,
+    check_stored,
+    session_key,
+    stored_span,
+)
 from artifact_store.errors import (
     BlobCorruptError,
     BlobNotFoundError,
@@ -258,14 +264,7 @@ class MemoryBlobStore:
             BlobCorruptError: the stored length is not ``size``.
         """
         data = self._get(sha256)
-        if size is not None and len(data) != size:
-            raise BlobCorruptError(
-                f"stored blob sha256:{sha256} has {len(data)} bytes, the catalog says {size}",
-                digest=f"sha256:{sha256}",
-                expected=size,
-                actual=len(data),
-            )
-        start, stop = (0, len(data)) if byte_range is None else byte_range.resolve(len(data))
+        start, stop = stored_span(sha256, len(data), size, byte_range)
         view = memoryview(data)
         for offset in range(start, stop, CHUNK_SIZE):
             yield bytes(view[offset : min(offset + CHUNK_SIZE, stop)])
