@@ -42,8 +42,10 @@ __all__ = ["ZERO_COPY_SEND", "Pieces", "PiecesProtocol", "offers_zero_copy"]
 
 #: The ASGI extension (and message type) for sending a file region without copying it.
 ZERO_COPY_SEND: Final = "http.response.zerocopysend"
-#: Largest region handed to one ``sendfile`` call, and the piece size of the fallback.
+#: Piece size of the fallback that reads the region and sends it as body messages.
 _SEND_PIECE: Final = 4 * 1024 * 1024
+#: Largest span handed to one ``sendfile`` call of the send thread.
+_SENDFILE_MAX: Final = 64 * 1024 * 1024
 #: How often (ms) a blocked send looks whether it was told to stop.
 _POLL_MS: Final = 100
 #: Regions up to this size are first sent from the event loop (no thread when they fit).
@@ -150,7 +152,7 @@ class _FileSend:
         while offset < end:
             piece = await asyncio.to_thread(os.pread, fd, min(_SEND_PIECE, end - offset), offset)
             if not piece:
-                raise RuntimeError(f"file ended at {offset}, {end} bytes were to be sent")
+                raise _ended(offset, end)
             offset += len(piece)
             await self._send({"type": "http.response.body", "body": piece, "more_body": True})
 
@@ -174,7 +176,7 @@ async def _sendfile(sock_fd: int, fd: int, offset: int, count: int) -> None:
         except BlockingIOError:
             sent = -1
         if sent == 0:
-            raise RuntimeError(f"file ended at {offset}, {offset + count} bytes were to be sent")
+            raise _ended(offset, offset + count)
         if sent == count:
             return
         if sent > 0:
@@ -226,10 +228,16 @@ def _sendfile_blocking(
         if stop.is_set():
             raise ConnectionAbortedError(errno.ECONNABORTED, "send stopped")
         try:
-            sent = os.sendfile(sock_fd, fd, offset, min(_SEND_PIECE * 16, end - offset))
+            sent = os.sendfile(sock_fd, fd, offset, min(_SENDFILE_MAX, end - offset))
         except BlockingIOError:
             poller.poll(_POLL_MS)
             continue
         if sent == 0:
-            raise RuntimeError(f"file ended at {offset}, {end} bytes were to be sent")
+            raise _ended(offset, end)
         offset += sent
+
+
+def _ended(offset: int, end: int) -> RuntimeError:
+    """The error of a file that ends before the region to send does (not a disconnect:
+    it propagates and is logged; the response is cut short)."""
+    return RuntimeError(f"file ended at {offset}, {end} bytes were to be sent")

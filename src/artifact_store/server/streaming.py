@@ -268,18 +268,18 @@ class StreamResponse(Response):
                 }
             )
             region = self.region
-            if region is not None and region.count and scope.get("method") != "HEAD":
-                await send(
-                    {
-                        "type": ZERO_COPY_SEND,
-                        "file": region.fd,
-                        "offset": region.offset,
-                        "count": region.count,
-                        "more_body": False,
-                    }
-                )
-                return
             if scope.get("method") != "HEAD":
+                if region is not None and region.count:
+                    await send(
+                        {
+                            "type": ZERO_COPY_SEND,
+                            "file": region.fd,
+                            "offset": region.offset,
+                            "count": region.count,
+                            "more_body": False,
+                        }
+                    )
+                    return
                 if self.first:
                     await send(
                         {"type": "http.response.body", "body": self.first, "more_body": True}
