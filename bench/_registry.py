@@ -343,10 +343,10 @@ class OurServer(_Process):
     httptools with the project's own protocol class), or, with ``stock=True``, the same app under
     ``python -m uvicorn ... --http httptools --loop uvloop`` (uvicorn's own protocol)."""
 
-    def __init__(self, root: Path, *, stock: bool = False, direct_io: bool = True) -> None:
+    def __init__(self, root: Path, *, stock: bool = False, write: str | None = None) -> None:
         self.root = root
         self.stock = stock
-        self.direct_io = direct_io
+        self.write = write
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         root.mkdir(parents=True, exist_ok=True)
@@ -384,8 +384,10 @@ class OurServer(_Process):
         shutil.rmtree(self.data, ignore_errors=True)
         env = dict(os.environ)
         env["ARTIFACT_STORE_DATA"] = str(self.data)
-        if not self.direct_io:  # the blobs where they would be, written through the page cache
-            env["ARTIFACT_STORE_BLOBSTORE_URL"] = f"{self.data.absolute().as_uri()}?direct_io=off"
+        if self.write:  # the blobs where they would be, written in another mode (ADR-0017)
+            env["ARTIFACT_STORE_BLOBSTORE_URL"] = (
+                f"{self.data.absolute().as_uri()}?write={self.write}"
+            )
         proc = self._spawn(self.command(), self.log, env)
         _wait_ready(f"{self.url}/healthz", proc, self.log, 120)
         return self

@@ -12,8 +12,9 @@ Per repetition, for each server (the order alternates between repetitions):
   each (re)start, one untimed 2 MiB PUT + GET of another blob warms the process up (a running
   server has paid its first-request costs, e.g. lazy imports, long before).
 - **pull**: ``curl -o /dev/null URL``: the first GET right after the upload (cache state as
-  the upload left it: ours writes large blobs with O_DIRECT, so its copy is NOT in the page
-  cache, while the registry's buffered write is), then 3 more GETs with both copies warm.
+  the upload left it: ours drops a large blob's pages from the page cache once they are
+  durable, so its copy is NOT cached, while the registry's buffered write is), then 3 more GETs
+  with both copies warm.
   The target is judged on the warm GETs (same cache state for both; median over all
   repetitions); the first GET is shown for context.
 
@@ -24,8 +25,9 @@ SHA-NI: about 3.8 CPU-s per GiB, TOOLING.md §2b).
 With ``--stock`` our app is also timed under stock ``python -m uvicorn --http httptools --loop
 uvloop``, i.e. without ``artifact-store serve``'s own protocol (``server/protocol.py``: request
 bodies gathered without copies, GETs sent with ``sendfile``), to show what that protocol gains.
-With ``--buffered`` our server is also timed with ``?direct_io=off`` in its blob store URL
-(large blobs written through the page cache instead of with ``O_DIRECT``; ADR-0012).
+With ``--write cached`` or ``--write direct`` (repeatable) our server is also timed with that
+write mode in its blob store URL (``?write=cached``: the pages of a large blob are kept in the
+page cache; ``?write=direct``: ``O_DIRECT``; ADR-0017).
 
     uv run python bench/http_push_pull.py                 # 1 GiB, 5 repetitions
     uv run python bench/http_push_pull.py --size 256M --reps 3
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,7 +138,7 @@ def _gets(url: str, pid: int, size: int, side: Side) -> None:
             side.get_noise.add(meter)
 
 
-def run(path: Path, reps: int, *, stock: bool = False, buffered: bool = False) -> list[Row]:
+def run(path: Path, reps: int, *, stock: bool = False, writes: Sequence[str] = ()) -> list[Row]:
     """Time PUT and GET of ``path`` against both servers, ``reps`` times each."""
     if registry_binary() is None:
         print("docker-registry not installed: skipping (apt-get install -y docker-registry)")
@@ -145,7 +148,7 @@ def run(path: Path, reps: int, *, stock: bool = False, buffered: bool = False) -
     warm(path)
     sides = [Side("registry"), Side("ours")]
     sides += [Side("ours-stock")] if stock else []
-    sides += [Side("ours-buffered")] if buffered else []
+    sides += [Side(f"ours-{mode}") for mode in writes]
     with workdir("artifact-store-http-") as tmp:
         require_space(tmp, 2 * size, "the HTTP push/pull benchmark")
         with Registry(tmp / "registry") as reg:
@@ -153,8 +156,9 @@ def run(path: Path, reps: int, *, stock: bool = False, buffered: bool = False) -
             servers = {
                 "ours": OurServer(tmp / "ours"),
                 "ours-stock": OurServer(tmp / "ours-stock", stock=True),
-                "ours-buffered": OurServer(tmp / "ours-buffered", direct_io=False),
             }
+            for mode in writes:
+                servers[f"ours-{mode}"] = OurServer(tmp / f"ours-{mode}", write=mode)
             try:
                 for rep in range(reps):
                     order = sides if rep % 2 == 0 else sides[::-1]
@@ -220,9 +224,9 @@ def _report(sides: list[Side], size: int, reps: int) -> list[Row]:
             None,
         ),
     ]
-    labels = {"ours-stock": "stock uvicorn protocol", "ours-buffered": "blobs ?direct_io=off"}
     for side in sides[2:]:
-        label = labels[side.name]
+        label = "stock uvicorn protocol" if side.name == "ours-stock" else ""
+        label = label or f"blobs ?write={side.name.removeprefix('ours-')}"
         rows.append(row(f"  context: {label}: push", side, "put", None))
         rows.append(row(f"  context: {label}: pull (warm)", side, "get_warm", None))
     return rows
@@ -239,9 +243,11 @@ def main() -> None:
         help="also time our app under stock uvicorn (without serve's own protocol)",
     )
     parser.add_argument(
-        "--buffered",
-        action="store_true",
-        help="also time our server with its blob store URL's ?direct_io=off",
+        "--write",
+        action="append",
+        default=[],
+        choices=["cached", "direct"],
+        help="also time our server with this ?write= mode in its blob store URL (repeatable)",
     )
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS")
     args = parser.parse_args()
@@ -249,12 +255,12 @@ def main() -> None:
     if args.wait_quiet:
         wait_for_quiet(args.wait_quiet)
     if args.file:
-        rows = run(args.file.resolve(), args.reps, stock=args.stock, buffered=args.buffered)
+        rows = run(args.file.resolve(), args.reps, stock=args.stock, writes=args.write)
     else:
         with workdir() as tmp:
             require_space(tmp, 3 * args.size, "the HTTP push/pull benchmark")
             path = make_random_file(tmp / "big.bin", args.size)
-            rows = run(path, args.reps, stock=args.stock, buffered=args.buffered)
+            rows = run(path, args.reps, stock=args.stock, writes=args.write)
     print_rows(rows, "HTTP push/pull (issue #3)")
     sys.stdout.flush()
 

@@ -24,7 +24,7 @@ from artifact_store.blobstore.layout import (
     blob_key,
     session_key,
 )
-from artifact_store.blobstore.local import LocalBlobStore, OsFs
+from artifact_store.blobstore.local import LocalBlobStore, OsFs, WriteMode
 from artifact_store.errors import (
     BlobCorruptError,
     BlobNotFoundError,
@@ -48,7 +48,8 @@ class FaultyFs(OsFs):
     """Records every call as ``(op, store-relative path)``; fails the ops named in ``fail``.
 
     Op names: ``open write fsync:file fsync:dir fdatasync fchmod close link unlink mkdir``
-    (``direct``/``buffered`` are recorded, never failed).
+    (``direct``/``buffered`` and ``drop`` are recorded, never failed; ``drops`` keeps each
+    dropped range as ``(offset, length)``).
     """
 
     def __init__(self, root: Path) -> None:
@@ -58,6 +59,7 @@ class FaultyFs(OsFs):
         self.write_delay = 0.0  # seconds; lets the background flusher run between writes
         self.refuse_direct = ""  # "enable" or "write": refuse O_DIRECT with EINVAL, like tmpfs
         self.direct_writes = 0
+        self.drops: list[tuple[int, int]] = []
         self._names: dict[int, str] = {}
 
     def _rel(self, path: Path) -> str:
@@ -125,6 +127,11 @@ class FaultyFs(OsFs):
             raise OSError(errno.EINVAL, "no O_DIRECT here")
         super().set_direct_io(fd, enabled)
 
+    def drop_cache(self, fd: int, offset: int, length: int) -> None:
+        self.calls.append(("drop", self._names[fd]))
+        self.drops.append((offset, length))
+        super().drop_cache(fd, offset, length)
+
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
@@ -139,6 +146,14 @@ def fs(root: Path) -> FaultyFs:
 @pytest.fixture
 async def store(root: Path, fs: FaultyFs) -> AsyncIterator[LocalBlobStore]:
     blobs = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE)
+    fs.calls.clear()
+    yield blobs
+    await blobs.close()
+
+
+@pytest.fixture
+async def direct_store(root: Path, fs: FaultyFs) -> AsyncIterator[LocalBlobStore]:
+    blobs = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write="direct")
     fs.calls.clear()
     yield blobs
     await blobs.close()
@@ -231,7 +246,7 @@ async def test_published_blobs_are_read_only(store: LocalBlobStore, root: Path) 
 async def test_background_flush_runs_for_large_writes(
     root: Path, fs: FaultyFs, tmp_path: Path
 ) -> None:
-    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, direct_io=False)
+    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write="cached")
     fs.write_delay = 0.01
     result = await store.put_file(_write_source(tmp_path, HUGE))
     assert result.digests == digest_bytes(HUGE)
@@ -239,15 +254,52 @@ async def test_background_flush_runs_for_large_writes(
     fsyncs = [op for op, _ in fs.calls if op in ("fdatasync", "fsync:file")]
     assert "fdatasync" in fsyncs
     assert fsyncs[-1] == "fsync:file"
+    assert fs.drops == []  # cached: the pages stay
+    assert fs.direct_writes == 0
+
+
+@pytest.mark.parametrize("how", ["put", "put_file", "writer"])
+async def test_drop_behind_drops_only_what_a_flush_made_durable(
+    store: LocalBlobStore, fs: FaultyFs, tmp_path: Path, how: str
+) -> None:
+    fs.write_delay = 0.01  # lets the flusher run between writes
+    await _store_via(store, how, HUGE, tmp_path)
+    assert fs.direct_writes == 0
+    ops = [op for op, _ in fs.calls if op in ("fdatasync", "fsync:file", "drop")]
+    assert ops[0] == "fdatasync"
+    # Every drop follows a flush (or the final fsync), and the ranges follow one another.
+    for at, op in enumerate(ops):
+        if op == "drop":
+            assert ops[at - 1] in ("fdatasync", "fsync:file")
+    assert fs.drops[-1] == (0, 0)
+    assert ops[-1] == "drop"
+    assert ops[-2] == "fsync:file"
+    offset = 0
+    for start, length in fs.drops[:-1]:
+        assert start == offset
+        assert length > 0
+        offset += length
+    assert 0 < offset <= len(HUGE)
+    await store.verify(digest_bytes(HUGE))
+
+
+async def test_drop_behind_keeps_blobs_under_a_flush_interval_cached(
+    root: Path, fs: FaultyFs, tmp_path: Path
+) -> None:
+    store = LocalBlobStore(root, fs=fs)  # flush_every: the default 64 MiB
+    result = await store.put_file(_write_source(tmp_path, HUGE))
+    assert result.digests == digest_bytes(HUGE)
+    assert fs.drops == []
+    assert "fdatasync" not in {op for op, _ in fs.calls}
 
 
 # --- put_file's O_DIRECT path ------------------------------------------------------------
 
 
 async def test_put_file_of_a_large_file_writes_direct(
-    store: LocalBlobStore, fs: FaultyFs, root: Path
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path
 ) -> None:
-    result = await store.put_file(_write_source(root.parent, HUGE))
+    result = await direct_store.put_file(_write_source(root.parent, HUGE))
     assert fs.direct_writes == 3  # two full 4 MiB batches, the aligned part of the tail
     assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
     assert stat.S_IMODE((root / blob_key(result.digests.sha256)).stat().st_mode) == 0o444
@@ -256,26 +308,35 @@ async def test_put_file_of_a_large_file_writes_direct(
 
 @pytest.mark.parametrize("refuse", ["enable", "write"])
 async def test_put_file_falls_back_when_direct_io_is_refused(
-    store: LocalBlobStore, fs: FaultyFs, root: Path, refuse: str
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path, refuse: str
 ) -> None:
     fs.refuse_direct = refuse
-    result = await store.put_file(_write_source(root.parent, HUGE))
+    result = await direct_store.put_file(_write_source(root.parent, HUGE))
     assert fs.direct_writes == 0
     assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
     assert _staged(root) == []
 
 
-async def test_direct_io_can_be_turned_off(root: Path, fs: FaultyFs) -> None:
-    store = LocalBlobStore(root, fs=fs, direct_io=False)
+@pytest.mark.parametrize("write", ["drop-behind", "cached"])
+async def test_only_the_direct_mode_writes_direct(
+    root: Path, fs: FaultyFs, write: WriteMode
+) -> None:
+    store = LocalBlobStore(root, fs=fs, write=write)
     result = await store.put_file(_write_source(root.parent, HUGE))
     assert fs.direct_writes == 0
+    assert "direct" not in {op for op, _ in fs.calls}
     assert result.digests == digest_bytes(HUGE)
 
 
+def test_unknown_write_modes_are_refused(root: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        LocalBlobStore(root, write="fast")  # type: ignore[arg-type]
+
+
 async def test_put_of_a_large_stream_writes_direct(
-    store: LocalBlobStore, fs: FaultyFs, root: Path
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path
 ) -> None:
-    result = await store.put(_chunks(HUGE, size=300_000))
+    result = await direct_store.put(_chunks(HUGE, size=300_000))
     assert fs.direct_writes == 3
     assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
 
@@ -283,11 +344,11 @@ async def test_put_of_a_large_stream_writes_direct(
 @pytest.mark.parametrize("op", ["write", "fsync:file", "link"])
 @pytest.mark.parametrize("how", ["put", "put_file"])
 async def test_failed_direct_write_publishes_nothing(
-    store: LocalBlobStore, fs: FaultyFs, root: Path, op: str, how: str
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path, op: str, how: str
 ) -> None:
     fs.fail.add(op)
     with pytest.raises(StorageUnavailableError):
-        await _store_via(store, how, HUGE, root.parent)
+        await _store_via(direct_store, how, HUGE, root.parent)
     assert "direct" in {op for op, _ in fs.calls}
     assert _staged(root) == []
     assert _published(root) == []
@@ -317,7 +378,7 @@ async def test_failed_syscall_fails_the_write_and_publishes_nothing(
 async def test_failed_background_flush_fails_the_write(
     root: Path, fs: FaultyFs, tmp_path: Path, how: str
 ) -> None:
-    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, direct_io=False)
+    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE)
     fs.fail.add("fdatasync")
     fs.write_delay = 0.01
     with pytest.raises(StorageUnavailableError):
@@ -531,7 +592,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from pathlib import Path
-    from artifact_store.blobstore.local import LocalBlobStore, OsFs
+    from artifact_store.blobstore.local import LocalBlobStore, OsFs, WriteMode
 
     class KillAtLink(OsFs):
         def link(self, src, dst):

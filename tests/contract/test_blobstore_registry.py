@@ -35,18 +35,26 @@ def test_registry_opens_file_urls_and_paths(
 
 
 @pytest.mark.parametrize(
-    ("query", "direct"),
-    [("", True), ("?direct_io=on", True), ("?direct_io=off", False), ("?direct_io=FALSE", False)],
+    ("query", "mode"),
+    [
+        ("", "drop-behind"),
+        ("?write=drop-behind", "drop-behind"),
+        ("?write=cached", "cached"),
+        ("?write=Direct", "direct"),
+    ],
 )
-def test_file_urls_choose_direct_io(tmp_path: Path, query: str, direct: bool) -> None:
+def test_file_urls_choose_the_write_mode(tmp_path: Path, query: str, mode: str) -> None:
     store = open_blobstore(f"file://{tmp_path}/a{query}")
     assert isinstance(store, LocalBlobStore)
     assert store.root == tmp_path / "a"
-    assert store.direct_io is direct
+    assert store.write == mode
 
 
-async def test_a_store_without_direct_io_writes_large_blobs_buffered(tmp_path: Path) -> None:
-    store = open_blobstore(f"file://{tmp_path}/a?direct_io=off")
+@pytest.mark.parametrize("mode", ["drop-behind", "cached"])
+async def test_a_store_not_in_direct_mode_writes_large_blobs_buffered(
+    tmp_path: Path, mode: str
+) -> None:
+    store = open_blobstore(f"file://{tmp_path}/a?write={mode}")
     assert isinstance(store, LocalBlobStore)
     data = os.urandom(9 * CHUNK_SIZE + 5)
 
@@ -84,10 +92,11 @@ def test_registry_rejects_unknown_schemes() -> None:
         "file:relative/dir",
         "file:///x?y=1",
         "file:///x#frag",
-        "file:///x?direct_io=maybe",
-        "file:///x?direct_io=on&direct_io=off",
-        "file:///x?direct_io=off&other=1",
-        "file:///x?direct_io",
+        "file:///x?write=maybe",
+        "file:///x?write=cached&write=direct",
+        "file:///x?write=cached&other=1",
+        "file:///x?write",
+        "file:///x?direct_io=off",
         "file:///x?=",
         "memory://x",
     ],

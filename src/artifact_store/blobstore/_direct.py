@@ -1,6 +1,7 @@
-"""Write helpers of ``LocalBlobStore`` (private): the ``O_DIRECT`` sink that writes large blobs
-in aligned batches from a helper thread, and the background ``fdatasync`` flusher used when a
-filesystem refuses ``O_DIRECT`` (ADR-0012)."""
+"""Write helpers of ``LocalBlobStore`` (private): the background ``fdatasync`` flusher of
+large buffered writes, which can also drop what it made durable from the page cache
+(ADR-0017), and the ``O_DIRECT`` sink that writes large blobs in aligned batches from a helper
+thread (``write=direct``, ADR-0012)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,17 @@ class Flusher:
     The final fsync then finds little left to write, and write-back overlaps the hashing. An
     error is kept and fails the write: after a failed fsync the kernel may have dropped the
     dirty pages, so a later fsync that "succeeds" proves nothing (RELIABILITY.md §3.2).
+
+    With ``drop``, each range made durable by a flush is then dropped from the page cache
+    (``posix_fadvise(DONTNEED)``; ADR-0017): a large upload recycles a few flush intervals of
+    pages instead of allocating a page for every byte, and leaves the cache to readers.
     """
 
-    def __init__(self, fs: FsOps, fd: int, every: int) -> None:
-        self._fs, self._fd, self._every = fs, fd, every
+    def __init__(self, fs: FsOps, fd: int, every: int, *, drop: bool = False) -> None:
+        self._fs, self._fd, self._every, self._drop = fs, fd, every, drop
         self._next = every
+        self._written = 0  # bytes written before the last wake-up (they are in the next flush)
+        self._dropped = 0  # bytes from offset 0 already dropped from the cache
         self._wake = threading.Event()
         self._stopping = False
         self.error: OSError | None = None
@@ -49,16 +56,21 @@ class Flusher:
             self._wake.clear()
             if self._stopping:
                 return
+            durable = self._written  # read BEFORE the flush: these bytes are in it
             try:
                 self._fs.fdatasync(self._fd)
             except OSError as exc:
                 self.error = exc
                 return
+            if self._drop and durable > self._dropped:
+                self._fs.drop_cache(self._fd, self._dropped, durable - self._dropped)
+                self._dropped = durable
 
     def wrote(self, total: int) -> None:
         """Note that ``total`` bytes are written; wakes the helper at each interval."""
         if total >= self._next:
             self._next = total + self._every
+            self._written = total
             self._wake.set()
 
     def stop(self) -> None:
@@ -66,6 +78,11 @@ class Flusher:
         self._stopping = True
         self._wake.set()
         self._thread.join()
+
+    @property
+    def drops(self) -> bool:
+        """Whether flushed ranges are dropped from the page cache."""
+        return self._drop
 
 
 def write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:

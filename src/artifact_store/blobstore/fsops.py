@@ -4,6 +4,7 @@ the sequence of operations (RELIABILITY.md §8.1 H3/H4) without mocking the stor
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -72,6 +73,10 @@ class FsOps(Protocol):
         """Turn ``O_DIRECT`` on or off; ``OSError(EINVAL)`` where the filesystem has none."""
         ...
 
+    def drop_cache(self, fd: int, offset: int, length: int) -> None:
+        """Advise the kernel to drop clean cached pages of a range (never fails)."""
+        ...
+
 
 class OsFs:
     """The real syscalls (the default :class:`FsOps`)."""
@@ -122,6 +127,11 @@ class OsFs:
             raise OSError(errno.EINVAL, "this platform has no O_DIRECT")
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         fcntl.fcntl(fd, fcntl.F_SETFL, (flags | _O_DIRECT) if enabled else (flags & ~_O_DIRECT))
+
+    def drop_cache(self, fd: int, offset: int, length: int) -> None:
+        """``posix_fadvise(POSIX_FADV_DONTNEED)``; errors ignored (it is advice)."""
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def unavailable(action: str, key: str, exc: OSError) -> StorageUnavailableError:

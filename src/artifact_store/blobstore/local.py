@@ -43,14 +43,17 @@ writes. Chunks are fresh ``bytes`` from ``os.read``: the hash threads and the wr
 immutable bytes, so what is stored is what was hashed (an ``mmap`` of the source would let a
 concurrent writer of that file split the two).
 
-Blobs of a chunk or more are written with ``O_DIRECT`` (:class:`DirectSink`, a helper thread
-writing 4 MiB aligned batches): on the project VM, allocating page-cache pages costs more than
-hashing (1 GiB ``put_file``, medians of 5-7 runs on a shared machine: direct 0.87-1.23 s,
-buffered 3.1-3.2 s; ``openssl dgst -sha256`` 0.83 s, ``dd conv=fsync`` 1.95-2.1 s). Where the
-filesystem refuses ``O_DIRECT`` the writes stay buffered, and a helper thread issues
-``fdatasync`` every ``flush_every`` bytes so that the final fsync finds little left to write.
-Either way the final fsync is what makes the bytes durable, and any write or flush error fails
-the commit.
+Large blobs are written through the page cache while a helper thread (:class:`Flusher`)
+issues ``fdatasync`` every ``flush_every`` bytes, so write-back overlaps the hashing and the
+final fsync finds little left to write; by default (``write="drop-behind"``, ADR-0017) each
+range it made durable is then dropped from the page cache, so an upload recycles a few
+intervals of pages instead of allocating one per byte (on this project's VMs the allocation of
+fresh pages costs more than the copy) and leaves the cache to readers. ``write="cached"`` keeps
+the pages; ``write="direct"`` writes blobs of a chunk or more with ``O_DIRECT`` from 4 MiB
+aligned batches (:class:`DirectSink`, ADR-0012), buffered where the filesystem refuses it.
+Which of them is fastest depends on the disk (1 GiB ``put_file`` on the third VM: drop-behind
+2.16-2.24 s, direct 3.87-4.34 s; BENCHMARKS.md). Whatever the mode, the final fsync is what
+makes the bytes durable, and any write or flush error fails the commit.
 
 The syscall seam lives in ``fsops.py`` and the ``O_DIRECT`` sink and background flusher in
 ``_direct.py``; this module keeps the store, its writers and their one durability sequence.
@@ -108,7 +111,15 @@ from artifact_store.kernels.digest import (
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, READ_PIECE_SIZE, check_size
 from artifact_store.kernels.ranges import ByteRange
 
-__all__ = ["FsOps", "LocalBlobStore", "LocalBlobStream", "LocalBlobWriter", "OsFs"]
+__all__ = [
+    "WRITE_MODES",
+    "FsOps",
+    "LocalBlobStore",
+    "LocalBlobStream",
+    "LocalBlobWriter",
+    "OsFs",
+    "WriteMode",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +140,15 @@ _READ_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC
 
 
 type _State = Literal["open", "committed", "aborted", "failed"]
+
+type WriteMode = Literal["drop-behind", "cached", "direct"]
+"""How a large blob is written (ADR-0017). ``drop-behind``: through the page cache, a helper
+thread issuing ``fdatasync`` every ``flush_every`` bytes and dropping each range it made
+durable from the cache. ``cached``: the same, the pages kept (a read right after the upload
+comes from memory). ``direct``: ``O_DIRECT`` from aligned buffers (ADR-0012), buffered where the
+filesystem refuses it."""
+#: The write modes, the default first.
+WRITE_MODES: Final[tuple[WriteMode, ...]] = ("drop-behind", "cached", "direct")
 
 
 class LocalBlobWriter:
@@ -219,7 +239,8 @@ class LocalBlobWriter:
         every = self._store.flush_every
         if every is not None and self._size >= every:
             if self._flusher is None:
-                self._flusher = Flusher(self._fs, self._fd, every)
+                drop = self._store.write == "drop-behind"
+                self._flusher = Flusher(self._fs, self._fd, every, drop=drop)
             self._flusher.wrote(self._size)
 
     @property
@@ -236,7 +257,7 @@ class LocalBlobWriter:
         """
         if self._sink is not None or self._size or self._state != "open":
             return self._sink is not None
-        if not self._store.direct_io:
+        if self._store.write != "direct":
             return False
         try:
             self._fs.set_direct_io(self._fd, True)
@@ -303,6 +324,7 @@ class LocalBlobWriter:
 
     def _make_durable(self) -> None:
         fd, self._fd = self._fd, -1
+        drop = self._flusher is not None and self._flusher.drops
         try:
             helper_error = self._stop_helpers()
             if helper_error is not None:
@@ -312,6 +334,8 @@ class LocalBlobWriter:
                 self._fs.fsync(fd)
             except OSError as exc:
                 raise unavailable("fsync", self._key, exc) from exc
+            if drop:  # the tail the flusher did not reach, now durable too
+                self._fs.drop_cache(fd, 0, 0)
         finally:
             try:
                 self._fs.close(fd)
@@ -421,8 +445,8 @@ class LocalBlobStore:
 
     ``root`` is the store's data directory; it and both subdirectories are created if missing.
     ``fs`` replaces the syscalls (fault injection); ``flush_every`` sets the background
-    ``fdatasync`` interval for large buffered writes (None: only the final fsync);
-    ``direct_io`` lets :meth:`put` and :meth:`put_file` write large blobs with ``O_DIRECT``.
+    ``fdatasync`` interval for large buffered writes (None: only the final fsync); ``write``
+    chooses how large blobs are written (:data:`WriteMode`, ADR-0017).
     """
 
     def __init__(
@@ -431,12 +455,14 @@ class LocalBlobStore:
         *,
         fs: FsOps | None = None,
         flush_every: int | None = FLUSH_EVERY,
-        direct_io: bool = True,
+        write: WriteMode = "drop-behind",
     ) -> None:
+        if write not in WRITE_MODES:
+            raise InvalidInputError(f"unknown write mode {write!r}", known=list(WRITE_MODES))
         self.root = Path(root)
         self.fs: FsOps = fs if fs is not None else OsFs()
         self.flush_every = flush_every
-        self.direct_io = direct_io
+        self.write: WriteMode = write
         self._active: set[str] = set()
         self._durable_dirs: set[str] = set()
         self._dirs_lock = threading.Lock()
@@ -449,9 +475,8 @@ class LocalBlobStore:
     def from_url(cls, url: str) -> Self:
         """A store for ``file:///abs/dir`` (or a plain path, made absolute).
 
-        One option may follow as a query: ``?direct_io=off`` (or ``on``, the default) chooses
-        how large blobs are written: ``O_DIRECT`` from aligned buffers, or buffered with a
-        background ``fdatasync`` (ADR-0012; which is faster depends on the disk, BENCHMARKS.md).
+        One option may follow as a query: ``?write=MODE`` chooses how large blobs are written
+        (:data:`WriteMode`: ``drop-behind``, the default, ``cached`` or ``direct``; ADR-0017).
 
         Raises:
             InvalidInputError: not a local ``file:`` URL with an absolute path, or an unknown
@@ -467,7 +492,7 @@ class LocalBlobStore:
         path = Path(unquote(parts.path))
         if not path.is_absolute():
             raise InvalidInputError(f"a file URL needs an absolute path: {url!r}", url=url)
-        return cls(path, direct_io=_direct_io_option(url, parts.query))
+        return cls(path, write=_write_option(url, parts.query))
 
     # --- writing --------------------------------------------------------------------------
 
@@ -1030,25 +1055,24 @@ def _is_upload_id(name: str) -> bool:
     return len(name) == 32 and all(char in "0123456789abcdef" for char in name)
 
 
-_SWITCH: Final = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
-
-
-def _direct_io_option(url: str, query: str) -> bool:
-    """The ``direct_io`` option of a file URL's query (on when absent)."""
+def _write_option(url: str, query: str) -> WriteMode:
+    """The ``write`` option of a file URL's query (``drop-behind`` when absent)."""
     try:
         options = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
         options = {"": [query]}
-    unknown = sorted(set(options) - {"direct_io"})
+    unknown = sorted(set(options) - {"write"})
     if unknown:
         raise InvalidInputError(
-            f"unknown file URL option {unknown[0]!r} (known: direct_io): {url!r}", url=url
+            f"unknown file URL option {unknown[0]!r} (known: write): {url!r}", url=url
         )
-    values = options.get("direct_io", ["on"])
-    switch = _SWITCH.get(values[-1].strip().lower()) if len(values) == 1 else None
-    if switch is None:
-        raise InvalidInputError(f"direct_io takes one of on, off: {url!r}", url=url)
-    return switch
+    values = options.get("write", ["drop-behind"])
+    for mode in WRITE_MODES:
+        if len(values) == 1 and values[0].strip().lower() == mode:
+            return mode
+    raise InvalidInputError(
+        f"write takes one of {', '.join(WRITE_MODES)}: {url!r}", url=url, known=list(WRITE_MODES)
+    )
 
 
 class LocalBlobStream:

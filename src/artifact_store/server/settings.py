@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     )
     blobstore_url: str | None = Field(
         default=None,
-        description="Blob store URL (file:///abs/dir, with ?direct_io=off to write large blobs"
-        " through the page cache); default: data dir.",
+        description="Blob store URL (file:///abs/dir, with ?write=drop-behind|cached|direct to"
+        " choose how large blobs are written); default: data dir.",
     )
     upload_idle_timeout: float = Field(
         default=86400.0, gt=0, description="Seconds an idle upload session lives before it expires."
