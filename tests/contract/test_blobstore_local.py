@@ -283,6 +283,19 @@ async def test_drop_behind_drops_only_what_a_flush_made_durable(
     await store.verify(digest_bytes(HUGE))
 
 
+@pytest.mark.parametrize(("piece", "most_writes"), [(300_000, 32), (1000, 8)])
+async def test_put_writes_pieces_as_they_came_but_joins_tiny_ones(
+    store: LocalBlobStore, fs: FaultyFs, root: Path, piece: int, most_writes: int
+) -> None:
+    result = await store.put(_chunks(HUGE, size=piece))
+    assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
+    writes = sum(op == "write" for op, _ in fs.calls)
+    # 300 kB pieces: one write each (no copy to join them); 1 kB pieces: one write per block.
+    assert writes <= most_writes
+    if piece > 64 * 1024:
+        assert writes == -(-len(HUGE) // piece)
+
+
 async def test_drop_behind_keeps_blobs_under_a_flush_interval_cached(
     root: Path, fs: FaultyFs, tmp_path: Path
 ) -> None:

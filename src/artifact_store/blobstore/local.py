@@ -130,6 +130,8 @@ THREAD_THRESHOLD: Final = 4 * CHUNK_SIZE
 #: upload 8 % faster than 1 MiB ones (BENCHMARKS.md, HTTP). Up to about ten blocks are in
 #: flight per upload.
 PUT_BLOCK_SIZE: Final = 2 * CHUNK_SIZE
+#: Pieces of a block smaller than this on average are joined before they are written.
+_SMALL_PIECE: Final = 64 * 1024
 #: Default interval of the background ``fdatasync`` while a large blob is written.
 FLUSH_EVERY: Final = 64 * CHUNK_SIZE
 #: Mode of a published blob: nobody writes it again.
@@ -547,8 +549,8 @@ class LocalBlobStore:
                     writer = await self.begin()
                     digester = ThreadedDigester(limit=limit)
                 assert digester is not None  # noqa: S101 - set together with the writer
-                # Joined in the worker, not here: the event loop is the busiest thread of an
-                # upload, and a fresh 1 MiB block costs page faults as well as the copy.
+                # Never joined: a copy of every byte, and fresh pages for it, cost more than
+                # handing the hash threads and the writer the pieces as they came.
                 block, parts, buffered = parts, [], 0
                 if pending is not None:
                     await pending
@@ -564,7 +566,7 @@ class LocalBlobStore:
                 await pending
             assert digester is not None  # noqa: S101 - set together with the writer
             if parts:
-                await asyncio.to_thread(_feed, writer, digester, b"".join(parts))
+                await asyncio.to_thread(_feed, writer, digester, parts)
             digests = await asyncio.to_thread(digester.finish)
             check_expected(expected, digests)
             created = await writer.commit(digests)
@@ -582,7 +584,7 @@ class LocalBlobStore:
         writer = self.begin_sync()
         try:
             digester = Digester(limit=len(data))
-            _feed(writer, digester, data)
+            _feed(writer, digester, [data])
             digests = digester.finish()
             check_expected(expected, digests)
             return PutResult(digests, writer.commit_sync(digests))
@@ -1161,22 +1163,24 @@ class LocalBlobStream:
 def _feed(
     writer: LocalBlobWriter,
     digester: Digester | ThreadedDigester,
-    block: bytes | list[bytes],
+    block: list[bytes],
     *,
     direct: bool = False,
 ) -> None:
-    """Hash and write one block (given whole, or as its pieces to join here); under the
-    writer's lock so cleanup can wait for it.
+    """Hash and write one block, given as the pieces it was received in (never joined: the
+    hash threads take them as one item, and each is written as it is); under the writer's
+    lock so cleanup can wait for it.
 
     ``direct``: the stream is at least a chunk long, worth ``O_DIRECT`` from its first byte.
     """
-    if isinstance(block, list):
-        block = b"".join(block)
+    if len(block) > 1 and sum(map(len, block)) < len(block) * _SMALL_PIECE:
+        block = [b"".join(block)]  # tiny pieces (chunked framing): one write, not thousands
     with writer.lock:
         if direct and writer.size == 0:
             writer.start_direct_locked()
-        digester.update(block)
-        writer.write_locked(block)
+        digester.update_many(block)
+        for piece in block:
+            writer.write_locked(piece)
 
 
 def _cleanup(writer: LocalBlobWriter, digester: Digester | ThreadedDigester | None) -> None:

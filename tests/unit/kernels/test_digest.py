@@ -164,6 +164,35 @@ def test_threaded_digester_matches_reference(case: tuple[bytes, list[bytes]]) ->
 
 
 @settings(max_examples=100, deadline=None)
+@given(chunked, st.integers(min_value=1, max_value=5))
+def test_update_many_matches_reference(case: tuple[bytes, list[bytes]], group: int) -> None:
+    data, chunks = case
+    groups = [chunks[at : at + group] for at in range(0, len(chunks), group)]
+    for digester in (Digester(), ThreadedDigester()):
+        try:
+            for index, parts in enumerate(groups):  # lists and single chunks, interleaved
+                if index % 2:
+                    digester.update_many(parts)
+                else:
+                    for part in parts:
+                        digester.update(part)
+            assert digester.finish() == expected(data)
+            assert digester.size == len(data)
+        finally:
+            digester.close()
+
+
+def test_update_many_over_limit_raises_payload_too_large() -> None:
+    for digester in (Digester(limit=10), ThreadedDigester(limit=10)):
+        try:
+            digester.update_many([b"x" * 6])
+            with pytest.raises(PayloadTooLargeError):
+                digester.update_many([b"x" * 2, b"x" * 3])
+        finally:
+            digester.close()
+
+
+@settings(max_examples=100, deadline=None)
 @given(chunked)
 def test_digest_chunks_matches_reference(case: tuple[bytes, list[bytes]]) -> None:
     data, chunks = case
