@@ -659,6 +659,33 @@ async def test_session_sync_makes_the_file_and_its_name_durable(
     assert [c for c in fs.calls if c[0].startswith("fsync")] == [("fsync:file", key)]
 
 
+async def test_session_syncs_drop_what_they_made_durable_once_the_file_is_large(
+    store: LocalBlobStore, fs: FaultyFs
+) -> None:
+    half = len(BIG) // 2
+    await _stage(store, SMALL)  # under flush_every: stays cached
+    assert fs.drops == []
+    writer = await store.stage_append(UPLOAD, at=len(SMALL))
+    try:
+        await writer.write(BIG[:half])
+        assert await writer.sync() == len(SMALL) + half
+        await writer.write(BIG[half:])
+        await writer.sync()
+        await writer.truncate(len(SMALL) + half)
+    finally:
+        await writer.close()
+    ops = [op for op, _ in fs.calls if op in ("fsync:file", "drop")]
+    assert ops == ["fsync:file", "fsync:file", "drop", "fsync:file", "drop", "fsync:file"]
+    assert fs.drops == [(0, len(SMALL) + half), (len(SMALL) + half, len(BIG) - half)]
+    assert await store.staged_size(UPLOAD) == len(SMALL) + half
+
+
+async def test_cached_session_syncs_drop_nothing(root: Path, fs: FaultyFs) -> None:
+    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write="cached")
+    await _stage(store, BIG)
+    assert fs.drops == []
+
+
 async def test_failed_session_sync_is_not_retried_into_success(
     store: LocalBlobStore, fs: FaultyFs
 ) -> None:

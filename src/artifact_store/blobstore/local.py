@@ -365,11 +365,16 @@ class LocalStagedWriter:
     name may never have been made durable (created here, or by a writer that failed first).
     After a failed write or sync the writer is unusable; the session layer reopens at its
     durable offset, which cuts off whatever followed.
+
+    With ``write="drop-behind"`` each sync drops what it made durable from the page cache once
+    the staged file has reached ``flush_every`` (ADR-0017): a large upload's chunks do not
+    evict what readers have cached, and its pages are reused for the next chunk.
     """
 
     def __init__(self, store: LocalBlobStore, key: str, fd: int, at: int) -> None:
         self._store, self._fs, self._key, self._fd = store, store.fs, key, fd
         self._size = at
+        self._dropped = 0  # staged bytes from offset 0 dropped from the page cache (this writer)
         self._dir_pending = at == 0
         self._lock = threading.Lock()
         self._failed: OSError | None = None
@@ -423,12 +428,18 @@ class LocalStagedWriter:
         if self._dir_pending:
             self._store.fsync_dir(self._store.root / SESSIONS_DIR)
             self._dir_pending = False
+        every = self._store.flush_every
+        large = every is not None and self._size >= every
+        if large and self._store.write == "drop-behind" and self._size > self._dropped:
+            self._fs.drop_cache(self._fd, self._dropped, self._size - self._dropped)
+            self._dropped = self._size
         return self._size
 
     def _truncate(self, size: int) -> int:
         self._fs.ftruncate(self._fd, size)
         os.lseek(self._fd, size, os.SEEK_SET)
         self._size = size
+        self._dropped = min(self._dropped, size)
         return self._sync(None)
 
     def _close(self) -> None:
