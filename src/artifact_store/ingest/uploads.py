@@ -25,6 +25,7 @@ lock instead).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,6 +59,8 @@ from artifact_store.kernels.records import UploadSession
 
 __all__ = ["Uploads"]
 
+#: Bytes a PATCH body is cut into: each batch is hashed and written while the next arrives.
+_BATCH = 4 * CHUNK_SIZE
 #: Finished sessions (completed, failed, expired) are forgotten this long after they ended.
 FINISHED_RETENTION = timedelta(days=7)
 
@@ -102,24 +105,49 @@ class _Hashing:
 
 
 async def _batches(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
-    """Re-cut a stream into pieces of ``size`` bytes (the last may be shorter).
+    """Re-cut a stream into pieces of ``size`` bytes (the last may be shorter), copying each
+    byte once (into the batch it ends up in; a piece that is a whole batch not at all).
 
     When the source fails (a client disconnect), the bytes already received are handed over
     before the error propagates, so the caller can keep them.
     """
-    buffer = bytearray()
+    parts: list[bytes] = []
+    held = 0
     try:
-        async for chunk in chunks:
-            buffer += chunk
-            while len(buffer) >= size:
-                yield bytes(buffer[:size])
-                del buffer[:size]
+        async for piece in chunks:
+            chunk = piece if type(piece) is bytes else bytes(piece)
+            while chunk:
+                room = size - held
+                if len(chunk) < room:
+                    parts.append(chunk)
+                    held += len(chunk)
+                    break
+                parts.append(chunk[:room] if len(chunk) > room else chunk)
+                chunk = chunk[room:]
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+                parts, held = [], 0
     except BaseException:
-        if buffer:
-            yield bytes(buffer)
+        if parts:
+            yield b"".join(parts)
         raise
-    if buffer:
-        yield bytes(buffer)
+    if parts:
+        yield b"".join(parts)
+
+
+async def _settled(
+    pending: asyncio.Future[tuple[None, None]] | None, stop: BaseException
+) -> BaseException:
+    """Wait for the batch in flight (cancellations meanwhile are absorbed: the caller reports
+    ``stop``); its own failure, if any, is what stopped the stream."""
+    if pending is None:
+        return stop
+    while not pending.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(pending)
+    error = None if pending.cancelled() else pending.exception()
+    if isinstance(error, StorageUnavailableError):
+        return error
+    return stop
 
 
 class Uploads:
@@ -278,17 +306,29 @@ class Uploads:
         chunks: AsyncIterable[bytes],
         chunk_hash: hashlib._Hash | None,
     ) -> BaseException | None:
-        """Write and hash the chunk; return (not raise) what stopped it early."""
+        """Write and hash the chunk; return (not raise) what stopped it early.
+
+        One batch is hashed and written while the next is received; it always finishes (even
+        when the request is cancelled) before this returns, so ``hashing`` and the staged file
+        agree on what was taken.
+        """
+        pending: asyncio.Future[tuple[None, None]] | None = None
+        received = hashing.offset
         try:
-            async for batch in _batches(chunks, CHUNK_SIZE):
-                check_size(session, hashing.offset + len(batch))
-                await asyncio.gather(
-                    hashing.update_parallel(batch, chunk_hash), writer.write(batch)
+            async for batch in _batches(chunks, _BATCH):
+                received += len(batch)
+                check_size(session, received)
+                if pending is not None:
+                    await asyncio.shield(pending)
+                pending = asyncio.ensure_future(
+                    asyncio.gather(hashing.update_parallel(batch, chunk_hash), writer.write(batch))
                 )
+            if pending is not None:
+                await asyncio.shield(pending)
         except (ArtifactStoreError, OSError, asyncio.CancelledError) as exc:
-            return exc
+            return await _settled(pending, exc)
         except Exception as exc:  # a client disconnect surfaces as the server framework's own type
-            return exc
+            return await _settled(pending, exc)
         return None
 
     async def digests(self, upload_id: str) -> tuple[UploadSession, DigestPair]:
