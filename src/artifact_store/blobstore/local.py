@@ -52,8 +52,8 @@ fresh pages costs more than the copy) and leaves the cache to readers. ``write="
 the pages; ``write="direct"`` writes blobs of a chunk or more with ``O_DIRECT`` from 4 MiB
 aligned batches (:class:`DirectSink`, ADR-0012), buffered where the filesystem refuses it.
 Which of them is fastest depends on the disk (local push of 1 GiB on the fourth session's VM:
-drop-behind 2.16-2.24 s, direct 3.87-4.34 s; BENCHMARKS.md). Whatever the mode, the final fsync is what
-makes the bytes durable, and any write or flush error fails the commit.
+drop-behind 2.16-2.24 s, direct 3.87-4.34 s; BENCHMARKS.md). Whatever the mode, the final
+fsync is what makes the bytes durable, and any write or flush error fails the commit.
 
 The syscall seam lives in ``fsops.py`` and the ``O_DIRECT`` sink and background flusher in
 ``_direct.py``; this module keeps the store, its writers and their one durability sequence.
