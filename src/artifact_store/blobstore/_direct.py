@@ -16,7 +16,7 @@ from typing import Final
 from artifact_store.blobstore.fsops import FsOps
 from artifact_store.kernels.limits import CHUNK_SIZE
 
-__all__ = ["DirectSink", "Flusher", "write_all"]
+__all__ = ["DirectSink", "DropBehind", "Flusher", "write_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,28 @@ _DIRECT_BATCH: Final = 4 * CHUNK_SIZE
 #: Offset and length alignment that every Linux filesystem accepts for O_DIRECT.
 _DIRECT_ALIGN: Final = 4096
 _DIRECT_QUEUE: Final = 8
+
+
+class DropBehind:
+    """Drops a file's durable prefix from the page cache, one new range per call (ADR-0017).
+
+    Only ranges the caller has just made durable may be passed: the pages are then clean, and
+    dropping them loses nothing (``FsOps.drop_cache`` is advice and never fails).
+    """
+
+    def __init__(self, fs: FsOps, fd: int) -> None:
+        self._fs, self._fd = fs, fd
+        self._dropped = 0  # bytes from offset 0 already dropped
+
+    def durable(self, upto: int) -> None:
+        """The first ``upto`` bytes are durable: drop what of them is not dropped yet."""
+        if upto > self._dropped:
+            self._fs.drop_cache(self._fd, self._dropped, upto - self._dropped)
+            self._dropped = upto
+
+    def rewind(self, size: int) -> None:
+        """The file was cut back to ``size`` bytes."""
+        self._dropped = min(self._dropped, size)
 
 
 class Flusher:
@@ -40,10 +62,10 @@ class Flusher:
     """
 
     def __init__(self, fs: FsOps, fd: int, every: int, *, drop: bool = False) -> None:
-        self._fs, self._fd, self._every, self._drop = fs, fd, every, drop
+        self._fs, self._fd, self._every = fs, fd, every
         self._next = every
         self._written = 0  # bytes written before the last wake-up (they are in the next flush)
-        self._dropped = 0  # bytes from offset 0 already dropped from the cache
+        self._drop = DropBehind(fs, fd) if drop else None
         self._wake = threading.Event()
         self._stopping = False
         self.error: OSError | None = None
@@ -62,9 +84,8 @@ class Flusher:
             except OSError as exc:
                 self.error = exc
                 return
-            if self._drop and durable > self._dropped:
-                self._fs.drop_cache(self._fd, self._dropped, durable - self._dropped)
-                self._dropped = durable
+            if self._drop is not None:
+                self._drop.durable(durable)
 
     def wrote(self, total: int) -> None:
         """Note that ``total`` bytes are written; wakes the helper at each interval."""
@@ -82,7 +103,7 @@ class Flusher:
     @property
     def drops(self) -> bool:
         """Whether flushed ranges are dropped from the page cache."""
-        return self._drop
+        return self._drop is not None
 
 
 def write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:

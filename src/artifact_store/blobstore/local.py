@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Final, Literal, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from artifact_store.blobstore._direct import DirectSink, Flusher, write_all
+from artifact_store.blobstore._direct import DirectSink, DropBehind, Flusher, write_all
 from artifact_store.blobstore.base import BlobInfo, FileRegion, PutResult
 from artifact_store.blobstore.fsops import DIR_MODE, STAGED_MODE, FsOps, OsFs, unavailable
 from artifact_store.blobstore.layout import (
@@ -241,7 +241,7 @@ class LocalBlobWriter:
         every = self._store.flush_every
         if every is not None and self._size >= every:
             if self._flusher is None:
-                drop = self._store.write == "drop-behind"
+                drop = self._store.drops_behind
                 self._flusher = Flusher(self._fs, self._fd, every, drop=drop)
             self._flusher.wrote(self._size)
 
@@ -374,7 +374,7 @@ class LocalStagedWriter:
     def __init__(self, store: LocalBlobStore, key: str, fd: int, at: int) -> None:
         self._store, self._fs, self._key, self._fd = store, store.fs, key, fd
         self._size = at
-        self._dropped = 0  # staged bytes from offset 0 dropped from the page cache (this writer)
+        self._drop = DropBehind(store.fs, fd) if store.drops_behind else None
         self._dir_pending = at == 0
         self._lock = threading.Lock()
         self._failed: OSError | None = None
@@ -429,17 +429,16 @@ class LocalStagedWriter:
             self._store.fsync_dir(self._store.root / SESSIONS_DIR)
             self._dir_pending = False
         every = self._store.flush_every
-        large = every is not None and self._size >= every
-        if large and self._store.write == "drop-behind" and self._size > self._dropped:
-            self._fs.drop_cache(self._fd, self._dropped, self._size - self._dropped)
-            self._dropped = self._size
+        if self._drop is not None and every is not None and self._size >= every:
+            self._drop.durable(self._size)
         return self._size
 
     def _truncate(self, size: int) -> int:
         self._fs.ftruncate(self._fd, size)
         os.lseek(self._fd, size, os.SEEK_SET)
         self._size = size
-        self._dropped = min(self._dropped, size)
+        if self._drop is not None:
+            self._drop.rewind(size)
         return self._sync(None)
 
     def _close(self) -> None:
@@ -483,6 +482,11 @@ class LocalBlobStore:
             self._init_tree()
         except OSError as exc:
             raise unavailable("create", ".", exc) from exc
+
+    @property
+    def drops_behind(self) -> bool:
+        """Whether large writes drop what they made durable from the page cache."""
+        return self.write == "drop-behind"
 
     @classmethod
     def from_url(cls, url: str) -> Self:

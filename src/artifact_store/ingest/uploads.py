@@ -80,16 +80,11 @@ class _Hashing:
     def copy(self) -> _Hashing:
         return _Hashing(self.offset, self.sha256.copy(), self.blake3.copy())
 
-    def update(self, data: bytes, chunk: hashlib._Hash | None) -> None:
-        """Hash ``data`` into both digests (and ``chunk``) in the calling thread."""
-        self._update_sha256(data, chunk)
+    def update(self, data: bytes) -> None:
+        """Hash ``data`` into both digests in the calling thread (re-hashing a staged prefix)."""
+        self.sha256.update(data)
         self.blake3.update(data)
         self.offset += len(data)
-
-    def _update_sha256(self, data: bytes, chunk: hashlib._Hash | None) -> None:
-        self.sha256.update(data)
-        if chunk is not None:
-            chunk.update(data)
 
     async def update_parallel(self, data: bytes, chunk: hashlib._Hash | None) -> None:
         """Hash ``data`` with sha256 and blake3 (and the chunk's own sha256) on worker threads
@@ -109,8 +104,9 @@ class _Hashing:
 
 
 async def _batches(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
-    """Re-cut a stream into pieces of ``size`` bytes (the last may be shorter), copying each
-    byte once (into the batch it ends up in; a piece that is a whole batch not at all).
+    """Re-cut a stream into pieces of ``size`` bytes (the last may be shorter). A piece that
+    fits is copied once, by the join into its batch (a piece that is a whole batch not at all);
+    only a piece that straddles two batches is sliced first.
 
     When the source fails (a client disconnect), the bytes already received are handed over
     before the error propagates, so the caller can keep them.
@@ -227,7 +223,7 @@ class Uploads:
         hashing = _Hashing.empty()
         if session.offset:
             async for chunk in self._blobs.stage_read(session.id, stop=session.offset):
-                await asyncio.to_thread(hashing.update, chunk, None)
+                await asyncio.to_thread(hashing.update, chunk)
         if hashing.offset != session.offset:
             raise UploadStateError(
                 f"the staged bytes of upload {session.id} are shorter than its offset "

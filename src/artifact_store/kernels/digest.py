@@ -208,15 +208,15 @@ class ThreadedDigester:
 
     def update(self, chunk: bytes | memoryview) -> None:
         """Queue one more chunk for both hashers (blocks while both queues are full)."""
-        self.size += len(chunk)
-        check_size("blob", self.size, self._limit)
-        for q in self._queues:
-            q.put(chunk)
+        self._queue(chunk, len(chunk))
 
     def update_many(self, chunks: Sequence[bytes]) -> None:
         """Queue several chunks as one item (no copy to join them; one hand-off per thread)."""
         item = tuple(chunks)
-        self.size += sum(map(len, item))
+        self._queue(item, sum(map(len, item)))
+
+    def _queue(self, item: _Item, size: int) -> None:
+        self.size += size
         check_size("blob", self.size, self._limit)
         for q in self._queues:
             q.put(item)
