@@ -27,6 +27,7 @@ import blake3 as _blake3
 
 from artifact_store.errors import InvalidDigestError
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, check_size
+from artifact_store.kernels.ring import ByteSource, Consumer, pump
 
 __all__ = [
     "ALGORITHMS",
@@ -39,6 +40,7 @@ __all__ = [
     "digest_bytes",
     "digest_chunks",
     "digest_file",
+    "digest_source",
     "digest_stream",
     "is_hex64",
 ]
@@ -274,6 +276,25 @@ def digest_file(path: Path) -> DigestPair:
     with path.open("rb", buffering=0) as stream:
         size = path.stat().st_size
         return digest_stream(stream, size_hint=size)
+
+
+def digest_source(
+    source: ByteSource, *, sink: Consumer | None = None, limit: int = MAX_BLOB_SIZE
+) -> DigestPair:
+    """Both digests of a blocking source, each byte also handed to ``sink`` (the file writer):
+    sha256, blake3 and the sink each run on a thread of their own over the same reused buffers
+    (:func:`~artifact_store.kernels.ring.pump`: no copies, memory bounded). Blocking.
+
+    Raises:
+        PayloadTooLargeError: more than ``limit`` bytes.
+        BaseException: what the sink or the source raised (the digests are then lost).
+    """
+    sha256, blake3 = hashlib.sha256(), _blake3.blake3()
+    consumers: list[Consumer] = [sha256.update, blake3.update]
+    if sink is not None:
+        consumers.append(sink)
+    size = pump(source, consumers, limit=limit)
+    return DigestPair(sha256.hexdigest(), blake3.hexdigest(), size)
 
 
 async def adigest_chunks(chunks: AsyncIterable[bytes]) -> DigestPair:

@@ -27,7 +27,6 @@ responses fall back to body messages (the extension is not offered).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import select
@@ -37,6 +36,9 @@ from typing import Any, Final, Self
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from artifact_store.kernels.threads import in_own_thread
+from artifact_store.server.socket_body import BODY_SOURCE, BodyTakeover, body_takeover
 
 __all__ = ["ZERO_COPY_SEND", "Pieces", "PiecesProtocol", "offers_zero_copy"]
 
@@ -84,41 +86,87 @@ class Pieces:
             return parts[0]
         return b"".join(parts)
 
+    def take(self) -> list[bytes]:
+        """The pieces as received, handed over; none are left."""
+        parts, self._parts, self._size = self._parts, [], 0
+        return parts
+
 
 class PiecesProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, gathering request bodies in :class:`Pieces` and sending
-    file regions with ``sendfile``."""
+    """uvicorn's httptools protocol, gathering request bodies in :class:`Pieces`, lending large
+    ones to the store's threads (``socket_body.py``), and sending file regions with
+    ``sendfile``."""
+
+    _takeover: BodyTakeover | None = None
 
     def on_message_begin(self) -> None:
         """Start the request's scope, offering the zero-copy extension."""
         super().on_message_begin()
         scope: MutableMapping[str, Any] = self.scope  # type: ignore[assignment]
         scope["extensions"] = {ZERO_COPY_SEND: {}}
+        self._takeover = None
+
+    def on_headers_complete(self) -> None:
+        """Make the request's cycle, offering its body as a byte source (ADR-0018)."""
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade
+            self._takeover = BodyTakeover(self, cycle)
+            scope: MutableMapping[str, Any] = self.scope  # type: ignore[assignment]
+            scope["extensions"][BODY_SOURCE] = self._takeover
 
     def on_body(self, body: bytes) -> None:
         """Swap the cycle's fresh ``bytearray`` for :class:`Pieces`, then let uvicorn go on."""
         cycle = self.cycle
         if cycle is not None and type(cycle.body) is bytearray and not cycle.body:
             cycle.body = Pieces()  # type: ignore[assignment]
+        if self._takeover is not None:
+            self._takeover.seen += len(body)
         super().on_body(body)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGIApp) -> None:  # type: ignore[override]
-        async def with_file_send(scope: Scope, receive: Receive, send: Send) -> None:
-            await app(scope, receive, _FileSend(cycle, send))
+        async def extended(scope: Scope, receive: Receive, send: Send) -> None:
+            takeover = body_takeover(scope)  # set once the headers were complete
+            try:
+                if takeover is not None:
+                    receive = _guarded_receive(receive, takeover)
+                await app(scope, receive, _FileSend(cycle, send, takeover))
+            finally:
+                if takeover is not None:
+                    takeover.settle()  # before uvicorn answers 500 for an app that failed
 
-        super()._start_asgi_task(cycle, with_file_send)  # type: ignore[arg-type]
+        super()._start_asgi_task(cycle, extended)  # type: ignore[arg-type]
+
+
+def _guarded_receive(receive: Receive, takeover: BodyTakeover) -> Receive:
+    """``receive`` that never resumes reading under a thread that has the body (ADR-0018)."""
+
+    async def guarded() -> _Message:
+        if takeover.taken:
+            raise RuntimeError("receive() while the request body is read by a body source")
+        if takeover.left_unread:
+            return {"type": "http.disconnect"}
+        return await receive()
+
+    return guarded
 
 
 class _FileSend:
-    """The ASGI ``send`` of one request: ``zerocopysend`` handled here, the rest by uvicorn."""
+    """The ASGI ``send`` of one request: ``zerocopysend`` handled here, the rest by uvicorn
+    (once a taken body is settled: before the status line, which may then close the
+    connection)."""
 
-    __slots__ = ("_cycle", "_send")
+    __slots__ = ("_cycle", "_send", "_takeover")
 
-    def __init__(self, cycle: RequestResponseCycle, send: _Send) -> None:
-        self._cycle, self._send = cycle, send
+    def __init__(
+        self, cycle: RequestResponseCycle, send: _Send, takeover: BodyTakeover | None
+    ) -> None:
+        self._cycle, self._send, self._takeover = cycle, send, takeover
 
     async def __call__(self, message: _Message) -> None:
         if message["type"] != ZERO_COPY_SEND:
+            if self._takeover is not None and message["type"] == "http.response.start":
+                self._takeover.settle()
             await self._send(message)
             return
         cycle = self._cycle
@@ -181,41 +229,16 @@ async def _sendfile(sock_fd: int, fd: int, offset: int, count: int) -> None:
             return
         if sent > 0:
             offset, count = offset + sent, count - sent
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
     stop = threading.Event()
     own = os.dup(sock_fd)  # the thread's alone: cannot be closed and reused under it
 
-    def settle(error: BaseException | None) -> None:
-        if done.done():
-            return
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-    def run() -> None:
-        error: BaseException | None = None
+    def send() -> None:
         try:
             _sendfile_blocking(own, fd, offset, count, stop)
-        except BaseException as exc:  # handed to the awaiting task
-            error = exc
         finally:
             os.close(own)
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(settle, error)
 
-    threading.Thread(target=run, name="sendfile", daemon=True).start()
-    try:
-        await asyncio.shield(done)
-    except asyncio.CancelledError:
-        stop.set()
-        while not done.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(done)
-        if not done.cancelled():
-            done.exception()  # retrieved: the cancellation is what the caller sees
-        raise
+    await in_own_thread(send, cancel=stop.set, name="sendfile")
 
 
 def _sendfile_blocking(
