@@ -75,6 +75,7 @@ from artifact_store.kernels.records import (
     TagInfo,
     UploadSession,
 )
+from artifact_store.kernels.ring import ByteSource
 from artifact_store.ledger import log
 from artifact_store.ledger.codec import payload_to_value
 from artifact_store.ledger.events import (
@@ -103,6 +104,7 @@ from artifact_store.manifest.extract import extract
 __all__ = [
     "ArtifactStore",
     "BlobRecord",
+    "ByteSource",
     "CommitResult",
     "FileBacked",
     "FileRegion",
@@ -272,13 +274,14 @@ class ArtifactStore:
 
     async def put_blob(
         self,
-        source: AsyncIterable[bytes] | Path,
+        source: AsyncIterable[bytes] | Path | ByteSource,
         *,
         actor: str,
         expected: DigestPair | None = None,
         digest: str | None = None,
     ) -> StoredBlob:
-        """Store bytes (a stream or a local file), hashing both digests in one pass.
+        """Store bytes (a stream, a local file, or a blocking :class:`ByteSource` such as a
+        request body read off its socket: ADR-0018), hashing both digests in one pass.
 
         ``expected`` (all of sha256, blake3, size) or ``digest`` (a claimed ``sha256:`` or
         ``blake3:`` digest) are checked before anything is published. ``created`` says whether
@@ -295,6 +298,8 @@ class ArtifactStore:
             claim = Expected.of(Digest.parse(digest))
         if isinstance(source, Path):
             result = await self._blobs.put_file(source, expected=claim)
+        elif isinstance(source, ByteSource):
+            result = await self._blobs.put_source(source, expected=claim)
         else:
             result = await self._blobs.put(source, expected=claim)
         async with self._db.write() as conn:

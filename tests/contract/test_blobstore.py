@@ -9,11 +9,13 @@ stored object, a corruptor in ``CORRUPTORS``.
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import blake3
 import pytest
+from tests.sources import ChunkedSource
 
 from artifact_store.blobstore.base import BlobStore
 from artifact_store.blobstore.layout import blob_key
@@ -222,6 +224,58 @@ async def test_expected_mismatch_in_put_file_stores_nothing(
     source.write_bytes(BIG)
     with pytest.raises(DigestMismatchError):
         await store.put_file(source, expected=_wrong("blake3", digest_bytes(BIG)))
+    assert await _listing(store) == {}
+
+
+# --- put_source: a blocking source through the buffer ring (ADR-0018) ----------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"x", SMALL, BIG], ids=["empty", "one", "small", "big"])
+async def test_put_source_matches_put(store: BlobStore, data: bytes) -> None:
+    result = await store.put_source(ChunkedSource(data, step=70_001))
+    assert result.digests == digest_bytes(data)
+    assert result.created is True
+    assert await _read(store, result.digests.sha256) == data
+    again = await store.put_source(ChunkedSource(data), expected=digest_bytes(data))
+    assert again.created is False
+
+
+@pytest.mark.parametrize("field", ["sha256", "blake3", "size"])
+async def test_put_source_with_a_wrong_claim_stores_nothing(store: BlobStore, field: str) -> None:
+    with pytest.raises((DigestMismatchError, SizeMismatchError)):
+        await store.put_source(ChunkedSource(BIG), expected=_wrong(field, digest_bytes(BIG)))
+    assert await _listing(store) == {}
+
+
+async def test_put_source_over_the_limit_stores_nothing(store: BlobStore) -> None:
+    with pytest.raises(PayloadTooLargeError):
+        await store.put_source(ChunkedSource(BIG), limit=len(BIG) - 1)
+    assert await _listing(store) == {}
+
+
+async def test_put_source_that_fails_stores_nothing(store: BlobStore) -> None:
+    with pytest.raises(ConnectionResetError):
+        await store.put_source(ChunkedSource(BIG, step=65_536, fail_at=len(BIG) // 2))
+    assert await _listing(store) == {}
+
+
+async def test_put_source_cancelled_stops_the_source_and_stores_nothing(store: BlobStore) -> None:
+    stalled = threading.Event()
+
+    class Stalling(ChunkedSource):
+        def readinto(self, buffer: memoryview, /) -> int:
+            if self.offset >= CHUNK_SIZE:
+                stalled.set()
+                self.cancelled.wait()  # a client that stopped sending
+            return super().readinto(buffer)
+
+    source = Stalling(BIG)
+    task = asyncio.create_task(store.put_source(source))
+    await asyncio.to_thread(stalled.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.cancelled.is_set()
     assert await _listing(store) == {}
 
 

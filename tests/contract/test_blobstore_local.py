@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tests.sources import ChunkedSource
 
 from artifact_store.blobstore.base import FileBacked
 from artifact_store.blobstore.layout import (
@@ -184,6 +185,8 @@ async def _store_via(store: LocalBlobStore, how: str, data: bytes, tmp_path: Pat
             await store.put(_chunks(data))
         case "put_file":
             await store.put_file(_write_source(tmp_path, data))
+        case "put_source":
+            await store.put_source(ChunkedSource(data, step=100_000))
         case _:
             writer = await store.begin()
             try:
@@ -258,7 +261,7 @@ async def test_background_flush_runs_for_large_writes(
     assert fs.direct_writes == 0
 
 
-@pytest.mark.parametrize("how", ["put", "put_file", "writer"])
+@pytest.mark.parametrize("how", ["put", "put_file", "put_source", "writer"])
 async def test_drop_behind_drops_only_what_a_flush_made_durable(
     store: LocalBlobStore, fs: FaultyFs, tmp_path: Path, how: str
 ) -> None:
@@ -354,8 +357,37 @@ async def test_put_of_a_large_stream_writes_direct(
     assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
 
 
+async def test_put_source_writes_full_ring_pieces_direct_and_the_tail_buffered(
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path
+) -> None:
+    """The ring's page-aligned buffers go to the disk as they are (no copy into a batch)."""
+    result = await direct_store.put_source(ChunkedSource(HUGE, step=100_000))
+    assert fs.direct_writes == 3  # two full 4 MiB pieces, the aligned part of the last one
+    ops = [op for op, _ in fs.calls if op in ("direct", "buffered", "write")]
+    assert ops == ["direct", "write", "write", "write", "buffered", "write"]
+    assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
+    assert _staged(root) == []
+
+
+@pytest.mark.parametrize("refuse", ["enable", "write"])
+async def test_put_source_falls_back_when_direct_io_is_refused(
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path, refuse: str
+) -> None:
+    fs.refuse_direct = refuse
+    result = await direct_store.put_source(ChunkedSource(HUGE))
+    assert fs.direct_writes == 0
+    assert (root / blob_key(result.digests.sha256)).read_bytes() == HUGE
+
+
+async def test_a_failed_source_leaves_nothing_staged(store: LocalBlobStore, root: Path) -> None:
+    with pytest.raises(ConnectionResetError):
+        await store.put_source(ChunkedSource(HUGE, step=65_536, fail_at=5 * CHUNK_SIZE))
+    assert _staged(root) == []
+    assert _published(root) == []
+
+
 @pytest.mark.parametrize("op", ["write", "fsync:file", "link"])
-@pytest.mark.parametrize("how", ["put", "put_file"])
+@pytest.mark.parametrize("how", ["put", "put_file", "put_source"])
 async def test_failed_direct_write_publishes_nothing(
     direct_store: LocalBlobStore, fs: FaultyFs, root: Path, op: str, how: str
 ) -> None:
@@ -373,7 +405,7 @@ async def test_failed_direct_write_publishes_nothing(
 @pytest.mark.parametrize(
     "op", ["open", "write", "fchmod", "fsync:file", "mkdir", "link", "fsync:dir"]
 )
-@pytest.mark.parametrize("how", ["put", "put_file", "writer"])
+@pytest.mark.parametrize("how", ["put", "put_file", "put_source", "writer"])
 async def test_failed_syscall_fails_the_write_and_publishes_nothing(
     store: LocalBlobStore, fs: FaultyFs, root: Path, op: str, how: str
 ) -> None:

@@ -1,7 +1,8 @@
 """Write helpers of ``LocalBlobStore`` (private): the background ``fdatasync`` flusher of
 large buffered writes, which can also drop what it made durable from the page cache
-(ADR-0017), and the ``O_DIRECT`` sink that writes large blobs in aligned batches from a helper
-thread (``write=direct``, ADR-0012)."""
+(ADR-0017), and the ``O_DIRECT`` writers (``write=direct``, ADR-0012): one that writes from
+page-aligned memory in the calling thread (ring buffers, ADR-0018), and the sink that copies
+immutable chunks into aligned batches and writes them from a helper thread."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Final
 from artifact_store.blobstore.fsops import FsOps
 from artifact_store.kernels.limits import CHUNK_SIZE
 
-__all__ = ["DirectSink", "DropBehind", "Flusher", "write_all"]
+__all__ = ["DirectSink", "DirectWriter", "DropBehind", "Flusher", "write_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,21 +116,64 @@ def write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-class DirectSink:
-    """Writes a staged file opened with ``O_DIRECT`` from a helper thread, in aligned batches.
+class DirectWriter:
+    """Writes a staged file opened with ``O_DIRECT`` from page-aligned memory, in the calling
+    thread (no copy: the device reads the caller's buffer).
 
-    Each chunk (immutable ``bytes``, also queued to the hash threads) is copied into one reused
-    page-aligned buffer, written with DMA when the buffer is full: no page-cache pages are
-    allocated and no write-back is left for the final fsync (on the project VM, page-cache
-    allocation costs more than the copy and the hashing together; TOOLING.md §2a). A write the
-    filesystem rejects with ``EINVAL`` (alignment it does not support) turns ``O_DIRECT`` off
-    and is retried buffered; the unaligned tail is always written buffered. Any other error is
-    kept, and fails the write.
+    Each write must start at an aligned offset of the file and an aligned address; the part of
+    it that is a whole number of ``_DIRECT_ALIGN`` blocks goes out with ``O_DIRECT``, an
+    unaligned rest (only ever the end of the stream) buffered, after which ``O_DIRECT`` stays
+    off. A write the filesystem rejects with ``EINVAL`` (alignment it does not support) turns
+    ``O_DIRECT`` off and is retried buffered. Other errors propagate.
     """
 
     def __init__(self, fs: FsOps, fd: int) -> None:
         self._fs, self._fd = fs, fd
-        self._direct = True  # the writer turned O_DIRECT on before making this sink
+        self._direct = True  # the writer turned O_DIRECT on before making this
+
+    def write(self, data: memoryview) -> None:
+        """Write ``data`` (aligned prefix direct, the rest buffered)."""
+        aligned = len(data) - len(data) % _DIRECT_ALIGN
+        if aligned:
+            self._write(data[:aligned])
+        if aligned < len(data):
+            self._buffered()
+            self._write(data[aligned:])
+
+    def _write(self, data: memoryview) -> None:
+        while data:
+            try:
+                written = self._fs.write(self._fd, data)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and self._buffered():
+                    logger.info("O_DIRECT write refused; continuing with buffered writes")
+                    continue
+                raise
+            if written <= 0:
+                raise OSError(errno.EIO, "write made no progress")
+            data = data[written:]
+
+    def _buffered(self) -> bool:
+        """Turn O_DIRECT off; False when it was already off."""
+        if not self._direct:
+            return False
+        self._fs.set_direct_io(self._fd, False)
+        self._direct = False
+        return True
+
+
+class DirectSink:
+    """Writes a staged file opened with ``O_DIRECT`` from a helper thread, in aligned batches.
+
+    Each chunk (immutable ``bytes``, also queued to the hash threads) is copied into one reused
+    page-aligned buffer, written by a :class:`DirectWriter` when the buffer is full: no
+    page-cache pages are allocated and no write-back is left for the final fsync (on the
+    project VM, page-cache allocation costs more than the copy and the hashing together;
+    TOOLING.md §2a). Any error is kept, and fails the write.
+    """
+
+    def __init__(self, fs: FsOps, fd: int) -> None:
+        self._writer = DirectWriter(fs, fd)
         self._discarding = False
         self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(_DIRECT_QUEUE)
         self.error: OSError | None = None
@@ -171,7 +215,8 @@ class DirectSink:
         try:
             return step(*args)
         except OSError as exc:
-            self.error = exc
+            # Without its frames: they hold slices of the buffer, which must be freed.
+            self.error = exc.with_traceback(None)
         except Exception as exc:  # a helper that dies silently would publish a short file
             self.error = OSError(errno.EIO, f"direct writer failed: {exc!r}")
         return 0
@@ -182,35 +227,10 @@ class DirectSink:
             view[filled : filled + take] = data[:take]
             filled, data = filled + take, data[take:]
             if filled == _DIRECT_BATCH:
-                self._write(view)
+                self._writer.write(view)
                 filled = 0
         return filled
 
     def _write_tail(self, view: memoryview, filled: int) -> int:
-        aligned = filled - filled % _DIRECT_ALIGN
-        self._write(view[:aligned])
-        if filled > aligned:
-            self._buffered()
-            self._write(view[aligned:filled])
+        self._writer.write(view[:filled])
         return 0
-
-    def _write(self, data: memoryview) -> None:
-        while data:
-            try:
-                written = self._fs.write(self._fd, data)
-            except OSError as exc:
-                if exc.errno == errno.EINVAL and self._buffered():
-                    logger.info("O_DIRECT write refused; continuing with buffered writes")
-                    continue
-                raise
-            if written <= 0:
-                raise OSError(errno.EIO, "write made no progress")
-            data = data[written:]
-
-    def _buffered(self) -> bool:
-        """Turn O_DIRECT off; False when it was already off."""
-        if not self._direct:
-            return False
-        self._fs.set_direct_io(self._fd, False)
-        self._direct = False
-        return True

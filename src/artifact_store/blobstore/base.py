@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from artifact_store.kernels.digest import DigestPair, Expected
 from artifact_store.kernels.limits import MAX_BLOB_SIZE
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.ring import ByteSource
 
 __all__ = [
     "BlobInfo",
@@ -190,6 +191,25 @@ class BlobStore(Protocol):
     ) -> PutResult:
         """Like :meth:`put` for a local file; backends may use a faster path (same contract).
         ``progress`` is called with the byte count of each chunk read (from any thread)."""
+        ...
+
+    async def put_source(
+        self,
+        source: ByteSource,
+        *,
+        expected: DigestPair | Expected | None = None,
+        limit: int = MAX_BLOB_SIZE,
+    ) -> PutResult:
+        """Like :meth:`put` for a blocking source read from worker threads (a request body
+        read off its socket, ADR-0018). When the awaiting task is cancelled, the source is
+        told to stop (``cancel``) and the call returns only once no thread uses it any more.
+
+        Raises:
+            DigestMismatchError, SizeMismatchError: the bytes are not what was expected.
+            PayloadTooLargeError: more than ``limit`` bytes arrived.
+            StorageUnavailableError: the backend failed; nothing is published.
+            Exception: what the source raised; nothing is published.
+        """
         ...
 
     async def stat(self, sha256: str) -> BlobInfo | None:

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import stat
@@ -77,7 +78,13 @@ from pathlib import Path
 from typing import Final, Literal, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from artifact_store.blobstore._direct import DirectSink, DropBehind, Flusher, write_all
+from artifact_store.blobstore._direct import (
+    DirectSink,
+    DirectWriter,
+    DropBehind,
+    Flusher,
+    write_all,
+)
 from artifact_store.blobstore.base import BlobInfo, FileRegion, PutResult
 from artifact_store.blobstore.fsops import DIR_MODE, STAGED_MODE, FsOps, OsFs, unavailable
 from artifact_store.blobstore.layout import (
@@ -106,10 +113,13 @@ from artifact_store.kernels.digest import (
     DigestPair,
     Expected,
     ThreadedDigester,
+    digest_source,
     is_hex64,
 )
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, READ_PIECE_SIZE, check_size
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.ring import ByteSource
+from artifact_store.kernels.threads import in_own_thread
 
 __all__ = [
     "WRITE_MODES",
@@ -173,6 +183,7 @@ class LocalBlobWriter:
         self._lock = threading.Lock()
         self._flusher: Flusher | None = None
         self._sink: DirectSink | None = None
+        self._aligned: DirectWriter | None = None
         self._result: tuple[DigestPair, bool] | None = None
 
     @property
@@ -234,6 +245,9 @@ class LocalBlobWriter:
             sink.put(chunk)
             return
         try:
+            if self._aligned is not None:
+                self._aligned.write(memoryview(chunk))
+                return
             write_all(self._fs, self._fd, chunk)
         except OSError as exc:
             self._fail_locked()
@@ -250,22 +264,28 @@ class LocalBlobWriter:
         """Held by every descriptor operation (``put`` hashes and writes a chunk under it)."""
         return self._lock
 
-    def start_direct_locked(self) -> bool:
-        """Switch a writer that has written nothing yet to ``O_DIRECT`` writes through a
-        :class:`DirectSink`; False (and buffered writes) when disabled or unsupported.
+    def start_direct_locked(self, *, aligned: bool = False) -> bool:
+        """Switch a writer that has written nothing yet to ``O_DIRECT`` writes; False (and
+        buffered writes) when the store's mode is not ``direct`` or the filesystem refuses.
 
-        The sink writes chunks after :meth:`write_locked` returns: the caller must pass
-        immutable ``bytes`` from then on (``put`` and ``put_file`` do).
+        By default the writes go through a :class:`DirectSink`, which copies each chunk into an
+        aligned batch and writes it later: the caller must pass immutable ``bytes`` from then
+        on (``put`` and ``put_file`` do). With ``aligned``, each write is made at once from the
+        caller's memory (:class:`DirectWriter`): every chunk but the last must be a whole number
+        of 4 KiB blocks at an aligned address (ring buffers are, ADR-0018).
         """
-        if self._sink is not None or self._size or self._state != "open":
-            return self._sink is not None
-        if self._store.write != "direct":
+        if self._sink is not None or self._aligned is not None:
+            return True
+        if self._size or self._state != "open" or self._store.write != "direct":
             return False
         try:
             self._fs.set_direct_io(self._fd, True)
         except OSError:
             return False  # tmpfs before Linux 6.6, some FUSE filesystems: stay buffered
-        self._sink = DirectSink(self._fs, self._fd)
+        if aligned:
+            self._aligned = DirectWriter(self._fs, self._fd)
+        else:
+            self._sink = DirectSink(self._fs, self._fd)
         return True
 
     def commit_sync(self, digests: DigestPair) -> bool:
@@ -319,6 +339,7 @@ class LocalBlobWriter:
         """Join the helper threads (before the descriptor is closed); their first error."""
         flusher, self._flusher = self._flusher, None
         sink, self._sink = self._sink, None
+        self._aligned = None
         sink_error = sink.finish(discard=discard) if sink is not None else None
         if flusher is not None:
             flusher.stop()
@@ -676,6 +697,52 @@ class LocalBlobStore:
                 writer.abort_sync()
         finally:
             os.close(src)
+
+    async def put_source(
+        self,
+        source: ByteSource,
+        *,
+        expected: DigestPair | Expected | None = None,
+        limit: int = MAX_BLOB_SIZE,
+    ) -> PutResult:
+        """Store what a blocking source yields (a large request body read off its socket).
+
+        The source fills a ring of reused page-aligned buffers that sha256, blake3 and the file
+        writer each read on a thread of their own (``kernels/ring.py``): every byte is copied
+        into the process once, and the event loop does no work per byte (ADR-0018). With
+        ``write=direct`` each buffer goes to the disk with ``O_DIRECT`` straight from the ring;
+        otherwise through the page cache as in :meth:`put`. Runs on a thread of its own; when
+        the awaiting task is cancelled the source is told to stop and the threads are waited
+        for (the staged bytes are discarded).
+
+        Raises:
+            DigestMismatchError, SizeMismatchError: the bytes are not what was expected.
+            PayloadTooLargeError: more than ``limit`` bytes arrived.
+            StorageUnavailableError: the filesystem failed; nothing is published.
+            Exception: what the source raised (a client that went away); nothing is published.
+        """
+        return await in_own_thread(
+            functools.partial(self.put_source_sync, source, expected, limit),
+            cancel=source.cancel,
+            name="blob-put",
+        )
+
+    def put_source_sync(
+        self,
+        source: ByteSource,
+        expected: DigestPair | Expected | None = None,
+        limit: int = MAX_BLOB_SIZE,
+    ) -> PutResult:
+        """Blocking :meth:`put_source`."""
+        writer = self.begin_sync()
+        try:
+            with writer.lock:
+                writer.start_direct_locked(aligned=True)
+            digests = digest_source(source, sink=writer.write_sync, limit=limit)
+            check_expected(expected, digests)
+            return PutResult(digests, writer.commit_sync(digests))
+        finally:
+            writer.abort_sync()  # a no-op once committed
 
     def _publish_sync(
         self, staged: Path, sha256: str, size: int, *, keep_on_failure: bool = False

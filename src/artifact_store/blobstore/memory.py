@@ -9,6 +9,7 @@ Everything runs in the event loop: blobs here are small by nature.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import timedelta
@@ -31,9 +32,17 @@ from artifact_store.errors import (
     UnsupportedFileError,
     UploadStateError,
 )
-from artifact_store.kernels.digest import Digester, DigestPair, Expected, digest_bytes
+from artifact_store.kernels.digest import (
+    Digester,
+    DigestPair,
+    Expected,
+    digest_bytes,
+    digest_source,
+)
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.ring import ByteSource
+from artifact_store.kernels.threads import in_own_thread
 
 __all__ = ["MemoryBlobStore", "MemoryBlobWriter", "MemoryStagedWriter"]
 
@@ -67,6 +76,10 @@ class MemoryBlobWriter:
         Raises:
             UploadStateError: the writer was already committed, aborted or failed.
         """
+        self.write_sync(chunk)
+
+    def write_sync(self, chunk: bytes | memoryview) -> None:
+        """:meth:`write` from a worker thread (the ring's writer in ``put_source``)."""
         self._require_open()
         self._chunks.append(bytes(chunk))
         self._size += len(chunk)
@@ -190,6 +203,32 @@ class MemoryBlobStore:
                 digester.update(chunk)
                 await writer.write(chunk)
             digests = digester.finish()
+            check_expected(expected, digests)
+            return PutResult(digests, await writer.commit(digests))
+        finally:
+            await writer.abort()
+
+    async def put_source(
+        self,
+        source: ByteSource,
+        *,
+        expected: DigestPair | Expected | None = None,
+        limit: int = MAX_BLOB_SIZE,
+    ) -> PutResult:
+        """Like :meth:`put` for a blocking source, through the same buffer ring as the local
+        store (``kernels/ring.py``).
+
+        Raises:
+            DigestMismatchError, SizeMismatchError: the bytes are not what was expected.
+            PayloadTooLargeError: more than ``limit`` bytes arrived.
+        """
+        writer = await self.begin()
+        try:
+            digests = await in_own_thread(
+                functools.partial(digest_source, source, sink=writer.write_sync, limit=limit),
+                cancel=source.cancel,
+                name="blob-put",
+            )
             check_expected(expected, digests)
             return PutResult(digests, await writer.commit(digests))
         finally:
