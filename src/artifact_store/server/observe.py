@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifact_store.server.problems import internal_problem
 from artifact_store.server.protocol import ZERO_COPY_SEND
+from artifact_store.server.socket_body import body_takeover
 
 __all__ = ["ACCESS_LOGGER", "AccessLogFormatter", "Metrics", "ObserveMiddleware"]
 
@@ -161,6 +162,8 @@ class ObserveMiddleware:
             if exchange.status is None:
                 await internal_problem()(scope, receive, counted_send)
         finally:
+            if (takeover := body_takeover(scope)) is not None:
+                exchange.received += takeover.received  # a body read off the socket (ADR-0018)
             self._record(scope, exchange, time.perf_counter() - started)
 
     def _record(self, scope: Scope, exchange: _Exchange, seconds: float) -> None:

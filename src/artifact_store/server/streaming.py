@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Final
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -31,13 +31,16 @@ from artifact_store.errors import EncodingError, InvalidInputError
 from artifact_store.kernels.limits import MAX_JSON_BODY_BYTES, check_size
 from artifact_store.kernels.ranges import ByteRange
 from artifact_store.server.protocol import ZERO_COPY_SEND, offers_zero_copy
-from artifact_store.store import FileBacked, FileRegion
+from artifact_store.server.socket_body import body_takeover
+from artifact_store.store import ByteSource, FileBacked, FileRegion
 from artifact_store.wire.headers import REPR_DIGEST, repr_digest
 
 __all__ = [
     "JsonBodyRoute",
+    "SOURCE_MIN_BYTES",
     "StreamResponse",
     "body_chunks",
+    "body_source",
     "bytes_response",
     "check_content_length",
     "media_type",
@@ -49,6 +52,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Bodies at least this long are read off the socket by the store's own threads when the server
+#: offers it (ADR-0018); shorter ones cost less through ``receive`` than a ring of buffers.
+SOURCE_MIN_BYTES: Final = 8 << 20
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -96,6 +103,23 @@ async def body_chunks(
         if not keep_partial:
             raise
         logger.info("client disconnected after %d bytes of %s", total, what)
+
+
+def body_source(request: Request, *, limit: int, what: str) -> ByteSource | AsyncIterator[bytes]:
+    """The request body for the store: a large one with a declared length taken off its socket
+    when the server offers it (a :class:`ByteSource` the store's threads read, ADR-0018), any
+    other as :func:`body_chunks`. The ``Content-Length`` is checked against ``limit`` first.
+
+    Raises:
+        InvalidInputError: a malformed ``Content-Length``.
+        PayloadTooLargeError: the declared length is over ``limit``.
+    """
+    declared = check_content_length(request, limit, what)
+    if declared is not None and declared >= SOURCE_MIN_BYTES:
+        takeover = body_takeover(request.scope)
+        if takeover is not None and (source := takeover.open()) is not None:
+            return source
+    return body_chunks(request, limit=limit, what=what)
 
 
 async def read_body(request: Request, *, limit: int, what: str) -> bytes:

@@ -19,6 +19,7 @@ from artifact_store.server.schemas import (
 from artifact_store.server.streaming import (
     JsonBodyRoute,
     body_chunks,
+    body_source,
     bytes_response,
     check_content_length,
     parse_range,
@@ -76,10 +77,8 @@ async def put_blob(
     """Store a blob in one request; a mismatch with ``digest`` stores nothing."""
     Digest.parse(digest, algorithm="sha256")  # refuse before reading a byte of the body
     require_media_type(request, {OCTET_STREAM}, optional=True)
-    check_content_length(request, MAX_BLOB_SIZE, "blob")
-    stored = await store.put_blob(
-        body_chunks(request, limit=MAX_BLOB_SIZE, what="blob"), actor=actor, digest=digest
-    )
+    body = body_source(request, limit=MAX_BLOB_SIZE, what="blob")
+    stored = await store.put_blob(body, actor=actor, digest=digest)
     response.status_code = 201 if stored.created else 200
     response.headers["Location"] = paths.blob(stored.record.digest)
     return BlobOut.of(stored.record)
