@@ -25,9 +25,9 @@ SHA-NI: about 3.8 CPU-s per GiB, TOOLING.md §2b).
 With ``--stock`` our app is also timed under stock ``python -m uvicorn --http httptools --loop
 uvloop``, i.e. without ``artifact-store serve``'s own protocol (``server/protocol.py``: request
 bodies gathered without copies, GETs sent with ``sendfile``), to show what that protocol gains.
-With ``--write cached`` or ``--write direct`` (repeatable) our server is also timed with that
-write mode in its blob store URL (``?write=cached``: the pages of a large blob are kept in the
-page cache; ``?write=direct``: ``O_DIRECT``; ADR-0017).
+With ``--write drop-behind`` or ``--write cached`` (repeatable) our server is also timed with that
+write mode in its blob store URL (``?write=drop-behind``: through the page cache, each flushed
+range dropped; ``?write=cached``: the pages kept; the default is ``direct``, ADR-0018).
 
     uv run python bench/http_push_pull.py                 # 1 GiB, 5 repetitions
     uv run python bench/http_push_pull.py --size 256M --reps 3
@@ -246,7 +246,7 @@ def main() -> None:
         "--write",
         action="append",
         default=[],
-        choices=["cached", "direct"],
+        choices=["drop-behind", "cached", "direct"],
         help="also time our server with this ?write= mode in its blob store URL (repeatable)",
     )
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS")

@@ -10,6 +10,7 @@ from artifact_store.kernels.clock import Clock, FixedClock, SystemClock
 from artifact_store.kernels.digest import Digest, DigestPair
 from artifact_store.kernels.names import PackageName, PackageRef
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.ring import ByteSource
 from artifact_store.manifest import FileEntry, Link, Manifest, Producer
 from artifact_store.store import (
     ArtifactStore,
@@ -30,6 +31,7 @@ __all__ = [
     "ArtifactStoreError",
     "BlobRecord",
     "ByteRange",
+    "ByteSource",
     "Clock",
     "CommitResult",
     "Digest",
@@ -53,4 +55,4 @@ __all__ = [
     "open_store",
 ]
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -146,7 +146,8 @@ def fs(root: Path) -> FaultyFs:
 
 @pytest.fixture
 async def store(root: Path, fs: FaultyFs) -> AsyncIterator[LocalBlobStore]:
-    blobs = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE)
+    """Writes through the page cache (the paths ``direct_store`` does not take)."""
+    blobs = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write="drop-behind")
     fs.calls.clear()
     yield blobs
     await blobs.close()
@@ -302,7 +303,7 @@ async def test_put_writes_pieces_as_they_came_but_joins_tiny_ones(
 async def test_drop_behind_keeps_blobs_under_a_flush_interval_cached(
     root: Path, fs: FaultyFs, tmp_path: Path
 ) -> None:
-    store = LocalBlobStore(root, fs=fs)  # flush_every: the default 64 MiB
+    store = LocalBlobStore(root, fs=fs, write="drop-behind")  # flush_every: the default 64 MiB
     result = await store.put_file(_write_source(tmp_path, HUGE))
     assert result.digests == digest_bytes(HUGE)
     assert fs.drops == []
@@ -423,7 +424,7 @@ async def test_failed_syscall_fails_the_write_and_publishes_nothing(
 async def test_failed_background_flush_fails_the_write(
     root: Path, fs: FaultyFs, tmp_path: Path, how: str
 ) -> None:
-    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE)
+    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write="drop-behind")
     fs.fail.add("fdatasync")
     fs.write_delay = 0.01
     with pytest.raises(StorageUnavailableError):
@@ -691,9 +692,13 @@ async def test_session_sync_makes_the_file_and_its_name_durable(
     assert [c for c in fs.calls if c[0].startswith("fsync")] == [("fsync:file", key)]
 
 
+@pytest.mark.parametrize("write", ["drop-behind", "direct"])
 async def test_session_syncs_drop_what_they_made_durable_once_the_file_is_large(
-    store: LocalBlobStore, fs: FaultyFs
+    root: Path, fs: FaultyFs, write: WriteMode
 ) -> None:
+    """Staged session bytes are written buffered in every mode; only ``cached`` keeps them."""
+    store = LocalBlobStore(root, fs=fs, flush_every=CHUNK_SIZE, write=write)
+    fs.calls.clear()
     half = len(BIG) // 2
     await _stage(store, SMALL)  # under flush_every: stays cached
     assert fs.drops == []

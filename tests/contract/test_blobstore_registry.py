@@ -37,7 +37,7 @@ def test_registry_opens_file_urls_and_paths(
 @pytest.mark.parametrize(
     ("query", "mode"),
     [
-        ("", "drop-behind"),
+        ("", "direct"),
         ("?write=drop-behind", "drop-behind"),
         ("?write=cached", "cached"),
         ("?write=Direct", "direct"),
@@ -48,6 +48,7 @@ def test_file_urls_choose_the_write_mode(tmp_path: Path, query: str, mode: str) 
     assert isinstance(store, LocalBlobStore)
     assert store.root == tmp_path / "a"
     assert store.write == mode
+    assert store.drops_behind is (mode != "cached")  # buffered writes of direct mode too
 
 
 @pytest.mark.parametrize("mode", ["drop-behind", "cached"])

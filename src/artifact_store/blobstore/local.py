@@ -43,17 +43,23 @@ writes. Chunks are fresh ``bytes`` from ``os.read``: the hash threads and the wr
 immutable bytes, so what is stored is what was hashed (an ``mmap`` of the source would let a
 concurrent writer of that file split the two).
 
-Large blobs are written through the page cache while a helper thread (:class:`Flusher`)
-issues ``fdatasync`` every ``flush_every`` bytes, so write-back overlaps the hashing and the
-final fsync finds little left to write; by default (``write="drop-behind"``, ADR-0017) each
-range it made durable is then dropped from the page cache, so an upload recycles a few
-intervals of pages instead of allocating one per byte (on this project's VMs the allocation of
-fresh pages costs more than the copy) and leaves the cache to readers. ``write="cached"`` keeps
-the pages; ``write="direct"`` writes blobs of a chunk or more with ``O_DIRECT`` from 4 MiB
-aligned batches (:class:`DirectSink`, ADR-0012), buffered where the filesystem refuses it.
-Which of them is fastest depends on the disk (local push of 1 GiB on the fourth session's VM:
-drop-behind 2.16-2.24 s, direct 3.87-4.34 s; BENCHMARKS.md). Whatever the mode, the final
-fsync is what makes the bytes durable, and any write or flush error fails the commit.
+A request body read off its socket (:meth:`LocalBlobStore.put_source`, ADR-0018) fills a ring
+of reused page-aligned buffers that sha256, blake3 and the file writer each read on a thread of
+their own: each byte is copied into the process once, by the kernel.
+
+By default (``write="direct"``, ADR-0018) blobs of a chunk or more are written with
+``O_DIRECT``: ring buffers go to the disk as they are (no copy at all), other streams through
+4 MiB aligned batches (:class:`DirectSink`, ADR-0012); buffered where the filesystem refuses it.
+With ``write="drop-behind"`` (ADR-0017) large blobs go through the page cache while a helper
+thread (:class:`Flusher`) issues ``fdatasync`` every ``flush_every`` bytes, so write-back
+overlaps the hashing, and each range it made durable is dropped from the cache;
+``write="cached"`` keeps those pages. Which is fastest depends on the machine: on this
+project's VMs a fresh page-cache page costs more CPU than the copy into it, so ``direct`` wins
+where the disk keeps up with one request at a time (HTTP PUT of 1 GiB on the fifth session's
+VM: direct 1.06 s, drop-behind 1.62 s) and ``drop-behind`` where it does not (local push on the
+fourth session's VM: drop-behind 2.16-2.24 s, direct 3.87-4.34 s; BENCHMARKS.md). Whatever the
+mode, the final fsync is what makes the bytes durable, and any write or flush error fails the
+commit.
 
 The syscall seam lives in ``fsops.py`` and the ``O_DIRECT`` sink and background flusher in
 ``_direct.py``; this module keeps the store, its writers and their one durability sequence.
@@ -153,14 +159,16 @@ _READ_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC
 
 type _State = Literal["open", "committed", "aborted", "failed"]
 
-type WriteMode = Literal["drop-behind", "cached", "direct"]
-"""How a large blob is written (ADR-0017). ``drop-behind``: through the page cache, a helper
-thread issuing ``fdatasync`` every ``flush_every`` bytes and dropping each range it made
-durable from the cache. ``cached``: the same, the pages kept (a read right after the upload
-comes from memory). ``direct``: ``O_DIRECT`` from aligned buffers (ADR-0012), buffered where the
-filesystem refuses it."""
+type WriteMode = Literal["direct", "drop-behind", "cached"]
+"""How a large blob is written (ADR-0018, amending ADR-0017). ``direct`` (the default):
+``O_DIRECT`` from page-aligned memory, the ring buffers of a request body as they are, other
+streams through aligned batches (ADR-0012); buffered where the filesystem refuses it, and
+buffered writes (session staging, refusals) drop what they made durable, as ``drop-behind``.
+``drop-behind``: through the page cache, a helper thread issuing ``fdatasync`` every
+``flush_every`` bytes and dropping each range it made durable from the cache. ``cached``: the
+same, the pages kept (a read right after the upload comes from memory)."""
 #: The write modes, the default first.
-WRITE_MODES: Final[tuple[WriteMode, ...]] = ("drop-behind", "cached", "direct")
+WRITE_MODES: Final[tuple[WriteMode, ...]] = ("direct", "drop-behind", "cached")
 
 
 class LocalBlobWriter:
@@ -387,7 +395,7 @@ class LocalStagedWriter:
     After a failed write or sync the writer is unusable; the session layer reopens at its
     durable offset, which cuts off whatever followed.
 
-    With ``write="drop-behind"`` each sync drops what it made durable from the page cache once
+    Unless ``write="cached"``, each sync drops what it made durable from the page cache once
     the staged file has reached ``flush_every`` (ADR-0017): a large upload's chunks do not
     evict what readers have cached, and its pages are reused for the next chunk.
     """
@@ -488,7 +496,7 @@ class LocalBlobStore:
         *,
         fs: FsOps | None = None,
         flush_every: int | None = FLUSH_EVERY,
-        write: WriteMode = "drop-behind",
+        write: WriteMode = "direct",
     ) -> None:
         if write not in WRITE_MODES:
             raise InvalidInputError(f"unknown write mode {write!r}", known=list(WRITE_MODES))
@@ -506,15 +514,16 @@ class LocalBlobStore:
 
     @property
     def drops_behind(self) -> bool:
-        """Whether large writes drop what they made durable from the page cache."""
-        return self.write == "drop-behind"
+        """Whether large writes through the page cache drop what they made durable from it
+        (every mode but ``cached``: in ``direct`` mode, the writes that are buffered)."""
+        return self.write != "cached"
 
     @classmethod
     def from_url(cls, url: str) -> Self:
         """A store for ``file:///abs/dir`` (or a plain path, made absolute).
 
         One option may follow as a query: ``?write=MODE`` chooses how large blobs are written
-        (:data:`WriteMode`: ``drop-behind``, the default, ``cached`` or ``direct``; ADR-0017).
+        (:data:`WriteMode`: ``direct``, the default, ``drop-behind`` or ``cached``; ADR-0018).
 
         Raises:
             InvalidInputError: not a local ``file:`` URL with an absolute path, or an unknown
@@ -1140,7 +1149,7 @@ def _is_upload_id(name: str) -> bool:
 
 
 def _write_option(url: str, query: str) -> WriteMode:
-    """The ``write`` option of a file URL's query (``drop-behind`` when absent)."""
+    """The ``write`` option of a file URL's query (``direct`` when absent)."""
     try:
         options = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
@@ -1150,7 +1159,7 @@ def _write_option(url: str, query: str) -> WriteMode:
         raise InvalidInputError(
             f"unknown file URL option {unknown[0]!r} (known: write): {url!r}", url=url
         )
-    values = options.get("write", ["drop-behind"])
+    values = options.get("write", [WRITE_MODES[0]])
     for mode in WRITE_MODES:
         if len(values) == 1 and values[0].strip().lower() == mode:
             return mode

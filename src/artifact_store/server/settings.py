@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     )
     blobstore_url: str | None = Field(
         default=None,
-        description="Blob store URL (file:///abs/dir, with ?write=drop-behind|cached|direct to"
+        description="Blob store URL (file:///abs/dir, with ?write=direct|drop-behind|cached to"
         " choose how large blobs are written); default: data dir.",
     )
     upload_idle_timeout: float = Field(
