@@ -396,11 +396,12 @@ class ArtifactStore:
         upload_id: str,
         *,
         offset: int,
-        chunks: AsyncIterable[bytes],
+        chunks: AsyncIterable[bytes] | ByteSource,
         actor: str,
         checksum_sha256: bytes | None = None,
     ) -> UploadSession:
-        """Append a chunk at ``offset`` (the session's durable offset); see ``ingest.uploads``.
+        """Append a chunk at ``offset`` (the session's durable offset), from a stream or a
+        blocking :class:`ByteSource`; see ``ingest.uploads``.
 
         Raises:
             UploadOffsetError: ``offset`` is not the session's (``extra['offset']`` is).

@@ -11,10 +11,13 @@ under a stalled upload. Then the blob PUT through ``artifact-store serve``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import os
+import socket
 import threading
+import time
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -305,3 +308,101 @@ def test_blob_puts_through_serve_read_the_socket(tmp_path: Path) -> None:
         assert "Traceback" not in server.log.read_text()
     finally:
         server.stop()
+
+
+def _checksum(data: bytes) -> str:
+    return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _patch_request(location: str, offset: int, body: bytes, **headers: str) -> bytes:
+    return request(
+        "PATCH",
+        location,
+        body,
+        Upload_Offset=str(offset),
+        Content_Type="application/offset+octet-stream",
+        **headers,
+    )
+
+
+def test_upload_chunks_through_serve_read_the_socket(tmp_path: Path) -> None:
+    """Session PATCHes of 8 MiB or more take the same path: a chunk is stored whole, a wrong
+    checksum discards it (the connection goes on: the body was read), a wrong offset answers
+    409 without reading the body and a chunk past the declared length 413 (the connection
+    closes), and a client that leaves mid-chunk keeps what arrived."""
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
+    server.start()
+    try:
+        whole = BODY + BODY[::-1] + BODY[:12345]
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            created = client.post("/v1/uploads", headers={"Upload-Length": str(len(whole))})
+            location = created.headers["location"]
+
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                stream = sock.makefile("rb")
+                sock.sendall(_patch_request(location, 0, BODY, Upload_Checksum=_checksum(b"x")))
+                status, headers = _read_status(stream)
+                assert status == 460
+                assert headers.get("connection") != "close"
+                # The same connection: the next request is parsed where the body ended.
+                sock.sendall(_patch_request(location, 0, BODY, Upload_Checksum=_checksum(BODY)))
+                status, headers = _read_status(stream)
+                assert status == 204
+                assert headers["upload-offset"] == str(len(BODY))
+
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                stream = sock.makefile("rb")
+                sock.sendall(_patch_request(location, 5, BODY)[: 1 << 20])
+                status, headers = _read_status(stream)
+                assert status == 409
+                assert headers["connection"] == "close"
+
+            too_long = whole[len(BODY) :] + b"!" * (5 << 20)  # past the declared Upload-Length
+            over = client.patch(
+                location,
+                content=too_long,
+                headers={
+                    "Upload-Offset": str(len(BODY)),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            assert over.status_code == 413, over.text
+            assert over.headers["connection"] == "close"  # read up to the limit, not to the end
+            assert client.head(location).headers["upload-offset"] == str(len(BODY))
+
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                second = whole[len(BODY) : 2 * len(BODY)]
+                sock.sendall(_patch_request(location, len(BODY), second)[: 3 << 20])
+            deadline = time.monotonic() + 10
+            while (offset := int(client.head(location).headers["upload-offset"])) == len(BODY):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert len(BODY) + (2 << 20) < offset < 2 * len(BODY)  # what arrived before it left
+
+            rest = whole[offset:]
+            done = client.patch(
+                location,
+                content=rest,
+                headers={
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            assert done.status_code == 204, done.text
+            final = client.put(location, params={"digest": sha256_digest(whole)})
+            assert final.status_code == 201, final.text
+            assert client.get(f"/v1/blobs/{sha256_digest(whole)}").content == whole
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        server.stop()
+
+
+def _read_status(stream: Any) -> tuple[int, dict[str, str]]:
+    """The status and headers of one response (its body, if any, read and dropped)."""
+    status_line = stream.readline().decode()
+    headers: dict[str, str] = {}
+    while (line := stream.readline().decode().rstrip("\r\n")) != "":
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    stream.read(int(headers.get("content-length", "0")))
+    return int(status_line.split()[1]), headers

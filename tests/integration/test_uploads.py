@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import blake3
 import pytest
+from tests.sources import ChunkedSource
 
 from artifact_store.config import StoreConfig
 from artifact_store.errors import (
@@ -42,6 +43,27 @@ async def _broken(data: bytes, fail_after: int) -> AsyncIterator[bytes]:
         yield piece
 
 
+class Feed:
+    """How a chunk reaches ``append_upload``: an async stream (the ASGI path) or a blocking
+    byte source read through the buffer ring (a body read off its socket, ADR-0018)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def whole(self, data: bytes) -> AsyncIterator[bytes] | ChunkedSource:
+        return _chunks(data) if self.kind == "stream" else ChunkedSource(data, step=65_536)
+
+    def broken(self, data: bytes, fail_after: int) -> AsyncIterator[bytes] | ChunkedSource:
+        if self.kind == "stream":
+            return _broken(data, fail_after)
+        return ChunkedSource(data, step=10_000, fail_at=fail_after)
+
+
+@pytest.fixture(params=["stream", "source"])
+def feed(request: pytest.FixtureRequest) -> Feed:
+    return Feed(request.param)
+
+
 def _sha(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
@@ -51,18 +73,22 @@ async def _read_blob(store: ArtifactStore, digest: str) -> bytes:
     return b"".join([c async for c in chunks])
 
 
-async def test_chunks_then_finalize(store: ArtifactStore) -> None:
+async def test_chunks_then_finalize(store: ArtifactStore, feed: Feed) -> None:
     session = await store.create_upload(actor=ACTOR, length=len(DATA))
     assert session.offset == 0
     half = len(DATA) // 2
     session = await store.append_upload(
-        session.id, offset=0, chunks=_chunks(DATA[:half]), actor=ACTOR
+        session.id, offset=0, chunks=feed.whole(DATA[:half]), actor=ACTOR
     )
     assert session.offset == half
     assert (await store.upload_status(session.id)).offset == half
     checksum = hashlib.sha256(DATA[half:]).digest()
     session = await store.append_upload(
-        session.id, offset=half, chunks=_chunks(DATA[half:]), checksum_sha256=checksum, actor=ACTOR
+        session.id,
+        offset=half,
+        chunks=feed.whole(DATA[half:]),
+        checksum_sha256=checksum,
+        actor=ACTOR,
     )
     stored = await store.finalize_upload(session.id, digest=_sha(DATA), actor=ACTOR)
     assert stored.created
@@ -81,14 +107,14 @@ async def test_wrong_offset_names_the_current_one(store: ArtifactStore) -> None:
     assert caught.value.extra["offset"] == 3
 
 
-async def test_bad_checksum_discards_the_chunk(store: ArtifactStore) -> None:
+async def test_bad_checksum_discards_the_chunk(store: ArtifactStore, feed: Feed) -> None:
     session = await store.create_upload(actor=ACTOR)
-    await store.append_upload(session.id, offset=0, chunks=_chunks(b"good"), actor=ACTOR)
+    await store.append_upload(session.id, offset=0, chunks=feed.whole(b"good"), actor=ACTOR)
     with pytest.raises(ChecksumMismatchError):
         await store.append_upload(
             session.id,
             offset=4,
-            chunks=_chunks(b"evil"),
+            chunks=feed.whole(b"evil"),
             checksum_sha256=hashlib.sha256(b"else").digest(),
             actor=ACTOR,
         )
@@ -104,11 +130,11 @@ async def test_bad_checksum_discards_the_chunk(store: ArtifactStore) -> None:
     assert stored.record.size == 8
 
 
-async def test_disconnect_keeps_the_received_prefix(store: ArtifactStore) -> None:
+async def test_disconnect_keeps_the_received_prefix(store: ArtifactStore, feed: Feed) -> None:
     session = await store.create_upload(actor=ACTOR)
     with pytest.raises(ConnectionResetError):
         await store.append_upload(
-            session.id, offset=0, chunks=_broken(DATA, fail_after=1_500_000), actor=ACTOR
+            session.id, offset=0, chunks=feed.broken(DATA, fail_after=1_500_000), actor=ACTOR
         )
     offset = (await store.upload_status(session.id)).offset
     assert 0 < offset <= 1_500_000
@@ -117,13 +143,15 @@ async def test_disconnect_keeps_the_received_prefix(store: ArtifactStore) -> Non
     assert stored.record.size == len(DATA)
 
 
-async def test_disconnect_with_checksum_keeps_nothing_of_the_chunk(store: ArtifactStore) -> None:
+async def test_disconnect_with_checksum_keeps_nothing_of_the_chunk(
+    store: ArtifactStore, feed: Feed
+) -> None:
     session = await store.create_upload(actor=ACTOR)
     with pytest.raises(ConnectionResetError):
         await store.append_upload(
             session.id,
             offset=0,
-            chunks=_broken(DATA, fail_after=1_500_000),
+            chunks=feed.broken(DATA, fail_after=1_500_000),
             checksum_sha256=hashlib.sha256(DATA).digest(),
             actor=ACTOR,
         )
@@ -149,10 +177,10 @@ async def test_finalize_by_blake3_digest(store: ArtifactStore) -> None:
     assert (await store.finalize_upload(session.id, digest=digest, actor=ACTOR)).created
 
 
-async def test_declared_length_is_enforced(store: ArtifactStore) -> None:
+async def test_declared_length_is_enforced(store: ArtifactStore, feed: Feed) -> None:
     session = await store.create_upload(actor=ACTOR, length=4)
-    with pytest.raises(PayloadTooLargeError):
-        await store.append_upload(session.id, offset=0, chunks=_chunks(b"12345"), actor=ACTOR)
+    with pytest.raises(PayloadTooLargeError, match="over its limit of 4"):
+        await store.append_upload(session.id, offset=0, chunks=feed.whole(b"12345"), actor=ACTOR)
     assert (await store.upload_status(session.id)).offset == 0
     await store.append_upload(session.id, offset=0, chunks=_chunks(b"12"), actor=ACTOR)
     with pytest.raises(UploadStateError):

@@ -139,6 +139,15 @@ class StagedWriter(Protocol):
         """
         ...
 
+    def write_sync(self, chunk: bytes | memoryview) -> None:
+        """:meth:`write`, blocking, for a worker thread (a buffer ring's writer, ADR-0018);
+        ``chunk`` is not kept after the call returns.
+
+        Raises:
+            StorageUnavailableError: the write failed.
+        """
+        ...
+
     async def sync(self) -> int:
         """Make everything written durable; return the durable size.
 

@@ -417,6 +417,10 @@ class LocalStagedWriter:
         """
         await asyncio.to_thread(self._locked, self._write, chunk)
 
+    def write_sync(self, chunk: bytes | memoryview) -> None:
+        """:meth:`write` from a worker thread (the ring's writer)."""
+        self._locked(self._write, chunk)
+
     async def sync(self) -> int:
         """fsync; returns the durable size.
 
@@ -447,7 +451,7 @@ class LocalStagedWriter:
                 self._failed = exc
                 raise unavailable("write", self._key, exc) from exc
 
-    def _write(self, chunk: bytes) -> int:
+    def _write(self, chunk: bytes | memoryview) -> int:
         write_all(self._fs, self._fd, chunk)
         self._size += len(chunk)
         return self._size

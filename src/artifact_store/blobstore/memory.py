@@ -135,6 +135,10 @@ class MemoryStagedWriter:
 
     async def write(self, chunk: bytes) -> None:
         """Append ``chunk``."""
+        self.write_sync(chunk)
+
+    def write_sync(self, chunk: bytes | memoryview) -> None:
+        """:meth:`write` from a worker thread (the ring's writer)."""
         self._require_open()
         self._staged += chunk
 

@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 A PATCH streams a chunk into the session's staged bytes while both digests run over it (in
-1 MiB batches, the hashing and the write on worker threads at the same time). Only when the
+4 MiB batches, the hashing and the write on worker threads at the same time; a large body read
+off its socket goes through the buffer ring instead, each digest and the write on a thread of
+its own: ADR-0018). Only when the
 chunk is durable (``StagedWriter.sync``) does the session's offset move, in the catalog; so
 the offset never runs ahead of the durable bytes, and a crash between the two leaves staged
 bytes beyond the offset, which the next append cuts off.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +52,7 @@ from artifact_store.ingest.session import (
     check_append,
     check_finalize,
     check_size,
+    max_append,
     transition,
 )
 from artifact_store.kernels.clock import Clock
@@ -56,6 +60,8 @@ from artifact_store.kernels.digest import DigestPair
 from artifact_store.kernels.ids import uuid7
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE
 from artifact_store.kernels.records import UploadSession
+from artifact_store.kernels.ring import ByteSource, Consumer, pump
+from artifact_store.kernels.threads import in_own_thread
 
 __all__ = ["Uploads"]
 
@@ -238,10 +244,11 @@ class Uploads:
         upload_id: str,
         *,
         offset: int,
-        chunks: AsyncIterable[bytes],
+        chunks: AsyncIterable[bytes] | ByteSource,
         checksum_sha256: bytes | None = None,
     ) -> UploadSession:
-        """Append one chunk at ``offset``; returns the session with its new durable offset.
+        """Append one chunk at ``offset`` (a stream, or a blocking source read through a buffer
+        ring: ADR-0018); returns the session with its new durable offset.
 
         Raises:
             UploadNotFoundError, UploadExpiredError, UploadStateError, UploadOffsetError.
@@ -258,7 +265,10 @@ class Uploads:
             chunk_hash = hashlib.sha256() if checksum_sha256 is not None else None
             writer = await self._blobs.stage_append(upload_id, at=session.offset)
             try:
-                failure = await self._stream(session, hashing, writer, chunks, chunk_hash)
+                if isinstance(chunks, ByteSource):
+                    failure = await self._pump(session, hashing, writer, chunks, chunk_hash)
+                else:
+                    failure = await self._stream(session, hashing, writer, chunks, chunk_hash)
                 keep = hashing.offset
                 if isinstance(failure, StorageUnavailableError):
                     raise failure
@@ -330,6 +340,47 @@ class Uploads:
         except Exception as exc:  # a client disconnect surfaces as the server framework's own type
             return await _settled(pending, exc)
         return None
+
+    async def _pump(
+        self,
+        session: UploadSession,
+        hashing: _Hashing,
+        writer: StagedWriter,
+        source: ByteSource,
+        chunk_hash: hashlib._Hash | None,
+    ) -> BaseException | None:
+        """:meth:`_stream` for a blocking source: the buffer ring hands every piece to both
+        digests, the chunk's own sha256 and the staged writer, each on a thread of its own.
+        Returns (not raises) what stopped it early; what arrived before that was taken by all
+        of them alike (``kernels/ring.py``), so ``hashing`` and the staged file agree, unless a
+        consumer failed (the write: ``StorageUnavailableError``)."""
+        taken = 0
+
+        def write(view: memoryview) -> None:
+            nonlocal taken
+            writer.write_sync(view)
+            taken += len(view)
+
+        consumers: list[Consumer] = [hashing.sha256.update, hashing.blake3.update, write]
+        if chunk_hash is not None:
+            consumers.append(chunk_hash.update)
+        room = max_append(session)
+        failure: BaseException | None = None
+        try:
+            await in_own_thread(
+                functools.partial(pump, source, consumers, limit=room, what="upload chunk"),
+                cancel=source.cancel,
+                name="upload-append",
+            )
+        except PayloadTooLargeError:
+            try:
+                check_size(session, session.offset + room + 1)  # the session's own wording
+            except PayloadTooLargeError as exc:
+                failure = exc
+        except BaseException as exc:  # a disconnect or cancellation: what arrived is kept
+            failure = exc
+        hashing.offset += taken
+        return failure
 
     async def digests(self, upload_id: str) -> tuple[UploadSession, DigestPair]:
         """Both digests of all staged bytes of an open session (caller holds the lock)."""

@@ -14,10 +14,12 @@ Buffers are anonymous ``mmap`` regions: page-aligned, so a consumer may hand a f
 ``O_DIRECT`` write as it is.
 
 Failure: the first error of a consumer stops the pump before the next buffer is filled (the
-other consumers skip what is still queued) and is raised by :func:`pump`; an error of the
-source, or :class:`~artifact_store.errors.PayloadTooLargeError` when more than ``limit`` bytes
-arrive, is raised after every consumer thread has ended. Nothing of a buffer is used after
-:func:`pump` returns or raises.
+other consumers skip what is still queued) and is raised by :func:`pump`. An error of the source
+is raised once the bytes that arrived before it were handed to every consumer (an upload
+session keeps them), and :class:`~artifact_store.errors.PayloadTooLargeError` when more than
+``limit`` bytes arrive, without handing on the buffer that crossed the limit; either only after
+every consumer thread has ended. Nothing of a buffer is used after :func:`pump` returns or
+raises.
 """
 
 from __future__ import annotations
@@ -161,9 +163,9 @@ def pump(
             if ring.error is not None:
                 ring.give_back(index)
                 break
+            filled, stopped = _fill(source, buffer)
+            total += filled
             try:
-                filled = _fill(source, buffer)
-                total += filled
                 check_size(what, total, limit)
             except BaseException:
                 ring.give_back(index)
@@ -172,6 +174,8 @@ def pump(
                 ring.publish(index, filled)
             else:
                 ring.give_back(index)
+            if stopped is not None:
+                raise stopped  # after what arrived before it was handed on
             if filled < len(buffer):
                 break
     finally:
@@ -181,12 +185,16 @@ def pump(
     return total
 
 
-def _fill(source: ByteSource, buffer: memoryview) -> int:
-    """Fill ``buffer`` to the brim, or to the end of the source."""
+def _fill(source: ByteSource, buffer: memoryview) -> tuple[int, BaseException | None]:
+    """Fill ``buffer`` to the brim, or to the end of the source; with what stopped the source
+    early, if anything (the bytes before it are kept)."""
     filled = 0
-    while filled < len(buffer):
-        got = source.readinto(buffer[filled:])
-        if got <= 0:
-            break
-        filled += got
-    return filled
+    try:
+        while filled < len(buffer):
+            got = source.readinto(buffer[filled:])
+            if got <= 0:
+                break
+            filled += got
+    except BaseException as exc:  # raised by pump once the bytes before it are handed on
+        return filled, exc
+    return filled, None

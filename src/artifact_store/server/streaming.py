@@ -105,10 +105,13 @@ async def body_chunks(
         logger.info("client disconnected after %d bytes of %s", total, what)
 
 
-def body_source(request: Request, *, limit: int, what: str) -> ByteSource | AsyncIterator[bytes]:
+def body_source(
+    request: Request, *, limit: int, what: str, keep_partial: bool = False
+) -> ByteSource | AsyncIterator[bytes]:
     """The request body for the store: a large one with a declared length taken off its socket
     when the server offers it (a :class:`ByteSource` the store's threads read, ADR-0018), any
-    other as :func:`body_chunks`. The ``Content-Length`` is checked against ``limit`` first.
+    other as :func:`body_chunks` (``keep_partial`` is passed on; a source always hands on what
+    arrived before a disconnect). The ``Content-Length`` is checked against ``limit`` first.
 
     Raises:
         InvalidInputError: a malformed ``Content-Length``.
@@ -119,7 +122,7 @@ def body_source(request: Request, *, limit: int, what: str) -> ByteSource | Asyn
         takeover = body_takeover(request.scope)
         if takeover is not None and (source := takeover.open()) is not None:
             return source
-    return body_chunks(request, limit=limit, what=what)
+    return body_chunks(request, limit=limit, what=what, keep_partial=keep_partial)
 
 
 async def read_body(request: Request, *, limit: int, what: str) -> bytes:

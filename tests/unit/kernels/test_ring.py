@@ -111,6 +111,15 @@ def test_a_source_error_is_raised_after_the_consumers_ended() -> None:
     assert sink.data == b"z" * 3000  # what was read before the failure was consumed, in order
 
 
+def test_what_arrived_before_a_source_error_is_handed_on() -> None:
+    """A client that leaves mid-piece: the bytes it did send reach every consumer (an upload
+    session keeps them), then the error is raised."""
+    sinks = [Collect(), Collect()]
+    with pytest.raises(ConnectionResetError):
+        pump(ChunkedSource(b"w" * 5000, step=300, fail_at=800), sinks, limit=10**9, piece=1000)
+    assert [s.data for s in sinks] == [b"w" * 900, b"w" * 900]
+
+
 def test_a_slow_consumer_bounds_what_is_read_ahead() -> None:
     """At most ``depth`` buffers are out at once: the source waits for the slowest consumer."""
     seen = 0

@@ -28,8 +28,7 @@ from artifact_store.server.schemas import (
 )
 from artifact_store.server.streaming import (
     JsonBodyRoute,
-    body_chunks,
-    check_content_length,
+    body_source,
     read_body,
     require_media_type,
 )
@@ -146,13 +145,9 @@ async def append_upload(
     """Append the body at ``Upload-Offset``; answers the new offset once it is durable."""
     require_media_type(request, {OFFSET_OCTET_STREAM, OCTET_STREAM})
     checksum = parse_upload_checksum(upload_checksum)
-    check_content_length(request, MAX_BLOB_SIZE, "upload chunk")
+    body = body_source(request, limit=MAX_BLOB_SIZE, what="upload chunk", keep_partial=True)
     status = await store.append_upload(
-        upload_id,
-        offset=upload_offset,
-        chunks=body_chunks(request, limit=MAX_BLOB_SIZE, what="upload chunk", keep_partial=True),
-        checksum_sha256=checksum,
-        actor=actor,
+        upload_id, offset=upload_offset, chunks=body, checksum_sha256=checksum, actor=actor
     )
     return Response(status_code=204, headers=_progress_headers(status))
 
