@@ -10,7 +10,9 @@ Resumable upload, theory of operation (``docs/api/v1.md`` "Upload sessions", tus
    the durable offset. Gone (404/410) or nothing remembered: ``POST /v1/uploads`` and
    remember the new session before sending a byte.
 2. ``PATCH`` chunk after chunk, each with ``Upload-Offset`` and a sha256 ``Upload-Checksum``,
-   so a chunk cut short is discarded whole by the server rather than kept half-written.
+   so a chunk cut short is discarded whole by the server rather than kept half-written. The
+   next chunk's checksum is computed on a thread of its own while the current one is sent
+   (``ChecksumAhead``).
 3. A failure of a chunk (connection lost, timeout, 503, checksum mismatch) waits with backoff,
    then asks the server for its offset (``HEAD``) and continues from there; a 409 offset
    mismatch carries the offset itself. Any progress resets the failure count.
@@ -61,8 +63,8 @@ from artifact_store.client._transport import (
 from artifact_store.client._upload import (
     SMALL_BLOB,
     Advance,
+    ChecksumAhead,
     PushSources,
-    chunk_checksum,
     conflict,
     offset_from_error,
     read_batch,
@@ -314,39 +316,53 @@ class Operations:
         if advance is not None and done:
             advance(done)
         failures, restarts = 0, 0
-        while offset < size:
-            if failures >= self.retry.attempts:
-                raise UnavailableError(
-                    f"upload of sha256:{sha256} makes no progress at byte {offset}", offset=offset
-                )
-            try:
-                chunk = FileRange(source.path, offset, min(chunk_size, size - offset))
-                offset = yield from self._patch(location, chunk)
-                failures = 0
-            except UploadOffsetError as exc:  # the server holds another offset: go on from it
-                failures += 1
-                reported = offset_from_error(exc)
-                offset = (
-                    reported if reported is not None else (yield from self.upload_offset(location))
-                )
-            except UploadNotFoundError:  # expired or removed: only a new session helps
-                restarts += 1
-                if restarts > 2:
-                    raise
-                yield Blocking(functools.partial(self.resume.forget, self.base_url, sha256))
-                location, offset = yield from self._open_session(sha256, size)
-            except (ChecksumMismatchError, UnavailableError) as exc:
-                failures += 1
+        ahead = ChecksumAhead()  # the next chunk is hashed while this one is sent
+        try:
+            while offset < size:
                 if failures >= self.retry.attempts:
-                    raise
-                logger.info("upload of sha256:%s interrupted at byte %d: %s", sha256, offset, exc)
-                yield Sleep(self.retry.delay(failures - 1))
-                # The HEAD retries on its own; if the server stays unreachable through all of
-                # that, give up now (the session is remembered: a re-run resumes it).
-                offset = yield from self.upload_offset(location)
-            if advance is not None and offset > done:
-                advance(offset - done)
-                done = offset
+                    raise UnavailableError(
+                        f"upload of sha256:{sha256} makes no progress at byte {offset}",
+                        offset=offset,
+                    )
+                try:
+                    chunk = FileRange(source.path, offset, min(chunk_size, size - offset))
+                    checksum = yield Blocking(functools.partial(ahead.take, chunk))
+                    end = offset + chunk.length
+                    if end < size:
+                        following = FileRange(source.path, end, min(chunk_size, size - end))
+                        yield Blocking(functools.partial(ahead.start, following))
+                    offset = yield from self._patch(location, chunk, str(checksum))
+                    failures = 0
+                except UploadOffsetError as exc:  # the server holds another offset: go on from it
+                    failures += 1
+                    reported = offset_from_error(exc)
+                    offset = (
+                        reported
+                        if reported is not None
+                        else (yield from self.upload_offset(location))
+                    )
+                except UploadNotFoundError:  # expired or removed: only a new session helps
+                    restarts += 1
+                    if restarts > 2:
+                        raise
+                    yield Blocking(functools.partial(self.resume.forget, self.base_url, sha256))
+                    location, offset = yield from self._open_session(sha256, size)
+                except (ChecksumMismatchError, UnavailableError) as exc:
+                    failures += 1
+                    if failures >= self.retry.attempts:
+                        raise
+                    logger.info(
+                        "upload of sha256:%s interrupted at byte %d: %s", sha256, offset, exc
+                    )
+                    yield Sleep(self.retry.delay(failures - 1))
+                    # The HEAD retries on its own; if the server stays unreachable through all
+                    # of that, give up now (the session is remembered: a re-run resumes it).
+                    offset = yield from self.upload_offset(location)
+                if advance is not None and offset > done:
+                    advance(offset - done)
+                    done = offset
+        finally:
+            ahead.close()
         return (yield from self._finalize(location, sha256))
 
     def _open_session(self, sha256: str, size: int) -> Op[tuple[str, int]]:
@@ -369,10 +385,7 @@ class Operations:
         yield Blocking(save)
         return session.location, session.offset
 
-    def _patch(self, location: str, chunk: FileRange) -> Op[int]:
-        checksum = yield Blocking(
-            functools.partial(chunk_checksum, chunk.path, chunk.offset, chunk.length)
-        )
+    def _patch(self, location: str, chunk: FileRange, checksum: str) -> Op[int]:
         call = Call(
             method="PATCH",
             url=location,

@@ -135,7 +135,7 @@ def test_read_timeout_is_not_retried_for_a_non_idempotent_patch(tmp_path: Path) 
     source.write_bytes(b"x" * 10)
     sync = client(script, tmp_path)
     with pytest.raises(UnavailableError) as caught:
-        sync._run(sync._ops._patch("/v1/uploads/u1", FileRange(source, 0, 10)))
+        sync._run(sync._ops._patch("/v1/uploads/u1", FileRange(source, 0, 10), "sha256 x"))
     assert caught.value.extra["reason"] == "ReadTimeout"
     assert len(script.requests) == 1
 

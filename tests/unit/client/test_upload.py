@@ -21,6 +21,8 @@ from artifact_store.client import (
     UnavailableError,
 )
 from artifact_store.client._resume import ResumeStore
+from artifact_store.client._steps import FileRange
+from artifact_store.client._upload import ChecksumAhead, chunk_checksum
 
 FAST = RetryPolicy(attempts=4, base=0.001, cap=0.002)
 CHUNK = 64 << 10
@@ -223,3 +225,20 @@ async def test_the_async_twin_resumes_the_same_way(source: Path, tmp_path: Path)
     ) as aclient:
         info = await aclient.upload_file(source, chunk_size=CHUNK)
     assert server.blobs[info.digest] == expected
+
+
+def test_the_next_checksum_is_computed_ahead_and_checked_against_the_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(300_000))
+    first, second = FileRange(path, 0, 100_000), FileRange(path, 100_000, 100_000)
+    ahead = ChecksumAhead()
+    try:
+        assert ahead.take(first) == chunk_checksum(path, 0, 100_000)  # nothing ahead yet
+        ahead.start(second)
+        assert ahead.take(second) == chunk_checksum(path, 100_000, 100_000)
+        ahead.start(second)  # the server answered another offset: that one is computed now
+        other = FileRange(path, 150_000, 100_000)
+        assert ahead.take(other) == chunk_checksum(path, 150_000, 100_000)
+    finally:
+        ahead.close()
+    ahead.close()  # idempotent
