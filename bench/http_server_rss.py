@@ -5,7 +5,8 @@ directory, once per upload method:
 
 a. ``curl -T FILE PUT /v1/blobs?digest=sha256:...`` (single request, body streamed);
 b. the SDK's resumable chunked upload, ``Client(url).upload_file(path, digest=...)``: a
-   session, 8 MiB ``PATCH`` chunks with ``Upload-Checksum``, then the finalize ``PUT``.
+   session, ``PATCH`` chunks of the SDK's default size with ``Upload-Checksum``, then the
+   finalize ``PUT``.
 
 The server's memory is read from ``/proc/<pid>/status``: ``VmRSS`` sampled every 50 ms, and
 ``VmHWM`` (the kernel's own peak RSS of the process since it started) at the end, which also
@@ -40,6 +41,7 @@ from _common import (
 )
 from _registry import Meter, OurServer, RssSampler, curl, proc_status_kib, sha256_file
 from artifact_store.client import Client
+from artifact_store.client._upload import DEFAULT_CHUNK_SIZE
 
 LIMIT = 200 * MiB
 
@@ -64,7 +66,7 @@ def _measure(tmp: Path, name: str, path: Path, digest: str) -> Row:
     peak = max(hwm, rss.peak_kib * 1024)
     what = {
         "curl": "curl PUT /v1/blobs?digest= (one request)",
-        "sdk": "SDK Client.upload_file (8 MiB PATCH chunks)",
+        "sdk": f"SDK Client.upload_file ({DEFAULT_CHUNK_SIZE >> 20} MiB PATCH chunks)",
     }[name]
     print(
         f"  {what}: {meter.wall:.1f} s ({size / meter.wall / 1e9:.2f} GB/s); server RSS idle"

@@ -38,6 +38,7 @@ from artifact_store.errors import (
 from artifact_store.kernels.digest import digest_bytes
 from artifact_store.kernels.limits import CHUNK_SIZE, READ_PIECE_SIZE
 from artifact_store.kernels.ranges import ByteRange
+from artifact_store.kernels.ring import pump
 
 SMALL = b"hello, blob\n"
 BIG = os.urandom(READ_PIECE_SIZE + 3 * CHUNK_SIZE + 999)
@@ -715,6 +716,49 @@ async def test_session_syncs_drop_what_they_made_durable_once_the_file_is_large(
     assert ops == ["fsync:file", "fsync:file", "drop", "fsync:file", "drop", "fsync:file"]
     assert fs.drops == [(0, len(SMALL) + half), (len(SMALL) + half, len(BIG) - half)]
     assert await store.staged_size(UPLOAD) == len(SMALL) + half
+
+
+async def _stage_ring(store: LocalBlobStore, data: bytes, *, at: int = 0) -> int:
+    """Stage ``data`` as the ring's writer does: page-aligned pieces through ``write_sync``."""
+    writer = await store.stage_append(UPLOAD, at=at)
+    try:
+
+        def consume() -> None:
+            pump(ChunkedSource(data), [writer.write_sync], limit=len(data))
+
+        await asyncio.to_thread(consume)
+        return await writer.sync()
+    finally:
+        await writer.close()
+
+
+async def test_ring_pieces_of_a_session_are_written_direct(
+    direct_store: LocalBlobStore, fs: FaultyFs, root: Path
+) -> None:
+    """Full ring pieces at an aligned end of the staged file go out with O_DIRECT, the
+    unaligned tail buffered; a chunk that starts unaligned, or comes as a stream, is buffered."""
+    assert await _stage_ring(direct_store, HUGE) == len(HUGE)
+    assert fs.direct_writes == 3  # two full 4 MiB pieces, the aligned part of the last one
+    assert await _stage_ring(direct_store, BIG, at=len(HUGE)) == len(HUGE) + len(BIG)
+    assert fs.direct_writes == 3  # len(HUGE) is not a multiple of 4 KiB: buffered
+    assert await _stage(direct_store, SMALL, at=len(HUGE) + len(BIG)) > 0
+    assert fs.direct_writes == 3
+    staged = await _read_staged(direct_store, len(HUGE) + len(BIG) + len(SMALL))
+    assert staged == HUGE + BIG + SMALL
+
+
+async def _read_staged(store: LocalBlobStore, stop: int) -> bytes:
+    return b"".join([piece async for piece in store.stage_read(UPLOAD, stop=stop)])
+
+
+@pytest.mark.parametrize("write", ["drop-behind", "cached"])
+async def test_ring_pieces_of_a_session_are_buffered_in_other_modes(
+    root: Path, fs: FaultyFs, write: WriteMode
+) -> None:
+    store = LocalBlobStore(root, fs=fs, write=write)
+    assert await _stage_ring(store, HUGE) == len(HUGE)
+    assert fs.direct_writes == 0
+    assert await _read_staged(store, len(HUGE)) == HUGE
 
 
 async def test_cached_session_syncs_drop_nothing(root: Path, fs: FaultyFs) -> None:

@@ -17,14 +17,14 @@ from typing import Final
 from artifact_store.blobstore.fsops import FsOps
 from artifact_store.kernels.limits import CHUNK_SIZE
 
-__all__ = ["DirectSink", "DirectWriter", "DropBehind", "Flusher", "write_all"]
+__all__ = ["DIRECT_ALIGN", "DirectSink", "DirectWriter", "DropBehind", "Flusher", "write_all"]
 
 logger = logging.getLogger(__name__)
 
 #: Direct writes are made in batches of this size from one page-aligned buffer.
 _DIRECT_BATCH: Final = 4 * CHUNK_SIZE
 #: Offset and length alignment that every Linux filesystem accepts for O_DIRECT.
-_DIRECT_ALIGN: Final = 4096
+DIRECT_ALIGN: Final = 4096
 _DIRECT_QUEUE: Final = 8
 
 
@@ -121,7 +121,7 @@ class DirectWriter:
     thread (no copy: the device reads the caller's buffer).
 
     Each write must start at an aligned offset of the file and an aligned address; the part of
-    it that is a whole number of ``_DIRECT_ALIGN`` blocks goes out with ``O_DIRECT``, an
+    it that is a whole number of ``DIRECT_ALIGN`` blocks goes out with ``O_DIRECT``, an
     unaligned rest (only ever the end of the stream) buffered, after which ``O_DIRECT`` stays
     off. A write the filesystem rejects with ``EINVAL`` (alignment it does not support) turns
     ``O_DIRECT`` off and is retried buffered. Other errors propagate.
@@ -133,7 +133,7 @@ class DirectWriter:
 
     def write(self, data: memoryview) -> None:
         """Write ``data`` (aligned prefix direct, the rest buffered)."""
-        aligned = len(data) - len(data) % _DIRECT_ALIGN
+        aligned = len(data) - len(data) % DIRECT_ALIGN
         if aligned:
             self._write(data[:aligned])
         if aligned < len(data):

@@ -10,8 +10,9 @@ the ring when every consumer is done with it, so the bytes are copied into user 
 never again: no ``bytes`` objects, no joins, no event-loop work per byte, and memory bounded by
 ``depth x piece`` whatever the length. Consumers see every byte, in order.
 
-Buffers are anonymous ``mmap`` regions: page-aligned, so a consumer may hand a full piece to an
-``O_DIRECT`` write as it is.
+Buffers are anonymous private ``mmap`` regions: page-aligned, so a consumer may hand a full
+piece to an ``O_DIRECT`` write as it is. One ring's worth stays mapped between pumps (an upload
+session pumps once per chunk; fresh pages cost a fault and a zeroing each).
 
 Failure: the first error of a consumer stops the pump before the next buffer is filled (the
 other consumers skip what is still queued) and is raised by :func:`pump`. An error of the source
@@ -66,11 +67,47 @@ class ByteSource(Protocol):
         ...
 
 
+class _Pool:
+    """Ring buffers kept between pumps. An upload session pumps once per chunk, and fresh
+    anonymous memory costs a page fault and a zeroed page per 4 KiB on first touch (a fifth of
+    the server's CPU for the SDK's upload before the pool; BENCHMARKS.md, HTTP, fifth session).
+    At most ``keep`` idle buffers of each size are kept; the rest are unmapped."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._idle: dict[int, list[mmap.mmap]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, size: int, count: int) -> list[mmap.mmap]:
+        """``count`` buffers of ``size`` bytes, idle ones first."""
+        with self._lock:
+            idle = self._idle.get(size, [])
+            taken = idle[len(idle) - min(count, len(idle)) :]
+            del idle[len(idle) - len(taken) :]
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        return taken + [mmap.mmap(-1, size, flags=flags) for _ in range(count - len(taken))]
+
+    def give(self, size: int, buffers: list[mmap.mmap]) -> None:
+        """Take buffers back (nobody may use them any more)."""
+        with self._lock:
+            idle = self._idle.setdefault(size, [])
+            kept = buffers[: max(0, self._keep - len(idle))]
+            idle.extend(kept)
+        for buffer in buffers[len(kept) :]:
+            with contextlib.suppress(BufferError):  # a source kept a slice: freed with it
+                buffer.close()
+
+
+#: One ring's worth of idle buffers stays mapped between pumps.
+_POOL = _Pool(RING_DEPTH)
+
+
 class _Ring:
     """The buffers, their consumer threads, and the count of consumers still on each buffer."""
 
     def __init__(self, consumers: Sequence[Consumer], piece: int, depth: int) -> None:
-        self._maps = [mmap.mmap(-1, piece) for _ in range(depth)]
+        self._piece = piece
+        self._maps = _POOL.take(piece, depth)
         self._views = [memoryview(m) for m in self._maps]
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(depth):
@@ -112,9 +149,7 @@ class _Ring:
             thread.join()
         for view in self._views:
             view.release()
-        for region in self._maps:
-            with contextlib.suppress(BufferError):  # a source kept a slice: freed with it
-                region.close()
+        _POOL.give(self._piece, self._maps)
 
     def _serve(self, q: queue.SimpleQueue[tuple[int, int] | None], consume: Consumer) -> None:
         # Every queued buffer is released, whatever fails, so acquire() never waits forever.
