@@ -24,14 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.requests import ClientDisconnect
 from tests.e2e.test_client_support import ServerProcess
-from tests.e2e.test_http_support import free_port, sha256_digest
+from tests.e2e.test_http_support import serving_protocol, sha256_digest
 
 from artifact_store.kernels.digest import digest_source
 from artifact_store.kernels.threads import in_own_thread
-from artifact_store.server.protocol import PiecesProtocol
 from artifact_store.server.socket_body import SocketBody, body_takeover
 
 pytestmark = pytest.mark.e2e
@@ -110,32 +108,6 @@ class BodyApp:
         await self.answer(send, 200, f"{hashlib.sha256(body).hexdigest()} {len(body)}".encode())
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Any, **config: Any) -> AsyncIterator[int]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            http=PiecesProtocol,
-            lifespan="off",
-            log_level="critical",
-            **config,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        await task
-
-
 def expected(body: bytes) -> bytes:
     return f"{hashlib.sha256(body).hexdigest()} {len(body)}".encode()
 
@@ -170,7 +142,7 @@ async def test_a_taken_body_arrives_whole_and_a_pipelined_request_follows() -> N
     """The body and the next request are written back to back on one connection: the thread
     reads exactly the body, and a fresh parser answers the next request."""
     app = BodyApp()
-    async with serving(app) as port:
+    async with serving_protocol(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request("PUT", "/whole", BODY) + request("GET", "/ping"))
         await writer.drain()
@@ -190,7 +162,7 @@ async def test_a_taken_body_arrives_whole_and_a_pipelined_request_follows() -> N
 
 async def test_expect_100_continue_is_answered_before_the_body_is_read() -> None:
     app = BodyApp()
-    async with serving(app) as port:
+    async with serving_protocol(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         head = request("PUT", "/whole", BODY, Expect="100-continue")
         writer.write(head[: -len(BODY)])
@@ -205,7 +177,7 @@ async def test_expect_100_continue_is_answered_before_the_body_is_read() -> None
 async def test_a_body_left_half_read_closes_the_connection_after_the_answer() -> None:
     before = ring_and_read_threads()
     app = BodyApp()
-    async with serving(app) as port:
+    async with serving_protocol(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         payload = request("PUT", "/half", BODY)
 
@@ -231,7 +203,7 @@ async def test_a_body_left_half_read_closes_the_connection_after_the_answer() ->
 async def test_a_client_that_leaves_mid_body_ends_the_read() -> None:
     before = ring_and_read_threads()
     app = BodyApp()
-    async with serving(app) as port:
+    async with serving_protocol(app) as port:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request("PUT", "/whole", BODY)[: len(BODY) // 2])
         await writer.drain()
@@ -246,7 +218,10 @@ async def test_a_client_that_leaves_mid_body_ends_the_read() -> None:
 
 async def test_receive_while_the_body_is_taken_is_refused() -> None:
     app = BodyApp()
-    async with serving(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+    async with (
+        serving_protocol(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c,
+    ):
         response = await c.put("/receive_while_taken", content=BODY)
         assert response.content == expected(BODY)
     assert app.errors == []
@@ -261,7 +236,10 @@ async def test_bodies_without_a_length_are_declined() -> None:
         for at in range(0, len(BODY), 1 << 20):
             yield BODY[at : at + (1 << 20)]
 
-    async with serving(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+    async with (
+        serving_protocol(app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c,
+    ):
         response = await c.put("/declined", content=pieces())
         assert response.content == expected(BODY)
     assert app.opened == [False]
@@ -271,7 +249,7 @@ async def test_bodies_without_a_length_are_declined() -> None:
 async def test_a_shutdown_under_a_stalled_upload_ends_the_read_thread() -> None:
     before = ring_and_read_threads()
     app = BodyApp()
-    async with serving(app, timeout_graceful_shutdown=1) as port:
+    async with serving_protocol(app, timeout_graceful_shutdown=1) as port:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request("PUT", "/whole", BODY)[: 2 << 20])  # then nothing more
         await writer.drain()

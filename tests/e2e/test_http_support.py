@@ -3,6 +3,7 @@ uvicorn server in a subprocess, blob/manifest builders, and store snapshots."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import signal
@@ -18,9 +19,11 @@ from typing import Any
 
 import blake3
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from artifact_store.server.app import create_app
+from artifact_store.server.protocol import PiecesProtocol
 from artifact_store.server.settings import Settings
 from artifact_store.store import ArtifactStore
 
@@ -150,6 +153,34 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def serving_protocol(app: Any, **config: Any) -> AsyncIterator[int]:
+    """A bare ASGI ``app`` under an in-process uvicorn with ``serve``'s own protocol (its ASGI
+    extensions: ``server/protocol.py``) on a free loopback port; yields the port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            http=PiecesProtocol,
+            lifespan="off",
+            log_level="critical",
+            **config,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
 
 
 def start_server(data: Path, log: Path, env: Mapping[str, str] | None = None) -> LiveServer:

@@ -21,12 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from tests.e2e.test_client_support import ServerProcess
-from tests.e2e.test_http_support import free_port, sha256_digest
+from tests.e2e.test_http_support import serving_protocol, sha256_digest
 
 from artifact_store.client import Client
-from artifact_store.server.protocol import ZERO_COPY_SEND, PiecesProtocol, offers_zero_copy
+from artifact_store.server.protocol import ZERO_COPY_SEND, offers_zero_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -113,26 +112,8 @@ class FileApp:
 
 @contextlib.asynccontextmanager
 async def serving(app: FileApp) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=PiecesProtocol,
-        lifespan="off",
-        log_level="critical",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
-    try:
+    async with serving_protocol(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
