@@ -288,6 +288,29 @@ def test_blob_puts_through_serve_read_the_socket(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_a_truncated_body_gets_no_answer_and_the_connection_closes(tmp_path: Path) -> None:
+    """A client that sends part of a body and half-closes (shut down its sending side) has
+    sent a truncated request: ``serve`` stores nothing, answers nothing (no 500), logs no
+    error, and closes the connection, as it does for a client that leaves."""
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
+    server.start()
+    try:
+        digest = sha256_digest(BODY)
+        head = request("PUT", f"/v1/blobs?digest={digest}", BODY)
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.settimeout(10)
+            sock.sendall(head[: 3 << 20])
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(65536) == b""  # closed, unanswered
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            assert client.head(f"/v1/blobs/{digest}").status_code == 404
+        log = server.log.read_text()
+        assert "ERROR" not in log
+        assert '"status":500' not in log
+    finally:
+        server.stop()
+
+
 def _checksum(data: bytes) -> str:
     return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
 

@@ -25,7 +25,9 @@ Theory of operation, per request (all on the event loop unless said otherwise):
   socket was read to the body's end, the parser (which never saw those bytes) is replaced by a
   fresh one and the request is marked complete, so the connection serves its next request. If
   not (an error mid-body), the response says ``Connection: close`` and the connection ends with
-  it: the rest of the body is never parsed as a request.
+  it: the rest of the body is never parsed as a request. If the client left (the thread saw the
+  end of the stream or a reset, which uvloop, not reading, did not), the request is marked
+  disconnected and the connection closed, as uvicorn does when it sees the client go.
 
 While a body is taken, ``receive`` must not be called (it would resume reading under the
 thread): the protocol raises there, and after ``settle`` answers as for a finished body, or a
@@ -81,6 +83,7 @@ class SocketBody:
         self._lock = threading.Lock()
         self._reading = False
         self.received = 0  # bytes handed to the reader so far
+        self.gone = False  # the client closed or reset the connection before the body's end
 
     @property
     def exhausted(self) -> bool:
@@ -153,9 +156,11 @@ class SocketBody:
                 continue
             except OSError as exc:
                 if exc.errno in _READ_ERRORS:
+                    self.gone = True
                     raise ClientDisconnect(f"the client went away: {exc.strerror}") from exc
                 raise
             if got == 0:
+                self.gone = True
                 left = self._remaining
                 raise ClientDisconnect(f"the client left {left} bytes before the body's end")
             return got
@@ -221,6 +226,14 @@ class BodyTakeover:
         self._settled = True
         source.close()
         cycle = self._cycle
+        if source.gone:
+            # uvloop, not reading, has not seen it: tell uvicorn, so that it neither answers
+            # (nobody listens; a half-closed client sent a truncated request) nor keeps the
+            # connection, and close it.
+            cycle.disconnected = True
+            cycle.keep_alive = False
+            cycle.transport.close()
+            return
         if not source.exhausted:
             cycle.keep_alive = False
             return
