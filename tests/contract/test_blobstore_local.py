@@ -38,7 +38,7 @@ from artifact_store.errors import (
 from artifact_store.kernels.digest import digest_bytes
 from artifact_store.kernels.limits import CHUNK_SIZE, READ_PIECE_SIZE
 from artifact_store.kernels.ranges import ByteRange
-from artifact_store.kernels.ring import pump
+from artifact_store.kernels.ring import at_most, pump
 
 SMALL = b"hello, blob\n"
 BIG = os.urandom(READ_PIECE_SIZE + 3 * CHUNK_SIZE + 999)
@@ -724,7 +724,7 @@ async def _stage_ring(store: LocalBlobStore, data: bytes, *, at: int = 0) -> int
     try:
 
         def consume() -> None:
-            pump(ChunkedSource(data), [writer.write_sync], limit=len(data))
+            pump(ChunkedSource(data), [writer.write_sync], check=at_most(len(data)))
 
         await asyncio.to_thread(consume)
         return await writer.sync()

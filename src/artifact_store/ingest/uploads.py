@@ -52,7 +52,6 @@ from artifact_store.ingest.session import (
     check_append,
     check_finalize,
     check_size,
-    max_append,
     transition,
 )
 from artifact_store.kernels.clock import Clock
@@ -364,20 +363,18 @@ class Uploads:
         consumers: list[Consumer] = [hashing.sha256.update, hashing.blake3.update, write]
         if chunk_hash is not None:
             consumers.append(chunk_hash.update)
-        room = max_append(session)
+
+        def check(total: int) -> None:
+            check_size(session, session.offset + total)
+
         failure: BaseException | None = None
         try:
             await in_own_thread(
-                functools.partial(pump, source, consumers, limit=room, what="upload chunk"),
+                functools.partial(pump, source, consumers, check=check),
                 cancel=source.cancel,
                 name="upload-append",
             )
-        except PayloadTooLargeError:
-            try:
-                check_size(session, session.offset + room + 1)  # the session's own wording
-            except PayloadTooLargeError as exc:
-                failure = exc
-        except BaseException as exc:  # a disconnect or cancellation: what arrived is kept
+        except BaseException as exc:  # too much, a disconnect or cancellation: see append
             failure = exc
         hashing.offset += taken
         return failure

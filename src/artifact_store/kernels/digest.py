@@ -27,7 +27,7 @@ import blake3 as _blake3
 
 from artifact_store.errors import InvalidDigestError
 from artifact_store.kernels.limits import CHUNK_SIZE, MAX_BLOB_SIZE, check_size
-from artifact_store.kernels.ring import ByteSource, Consumer, pump
+from artifact_store.kernels.ring import ByteSource, Consumer, at_most, pump
 
 __all__ = [
     "ALGORITHMS",
@@ -293,7 +293,7 @@ def digest_source(
     consumers: list[Consumer] = [sha256.update, blake3.update]
     if sink is not None:
         consumers.append(sink)
-    size = pump(source, consumers, limit=limit)
+    size = pump(source, consumers, check=at_most(limit))
     return DigestPair(sha256.hexdigest(), blake3.hexdigest(), size)
 
 

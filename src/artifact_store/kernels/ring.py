@@ -17,15 +17,16 @@ session pumps once per chunk; fresh pages cost a fault and a zeroing each).
 Failure: the first error of a consumer stops the pump before the next buffer is filled (the
 other consumers skip what is still queued) and is raised by :func:`pump`. An error of the source
 is raised once the bytes that arrived before it were handed to every consumer (an upload
-session keeps them), and :class:`~artifact_store.errors.PayloadTooLargeError` when more than
-``limit`` bytes arrive, without handing on the buffer that crossed the limit; either only after
-every consumer thread has ended. Nothing of a buffer is used after :func:`pump` returns or
+session keeps them), and the caller's size check (``check``, e.g. :func:`at_most`) when too
+many bytes arrive, without handing on the buffer that crossed the line; either only after every
+consumer thread has ended. Nothing of a buffer is used after :func:`pump` returns or
 raises.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import queue
 import threading
@@ -34,7 +35,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from artifact_store.kernels.limits import CHUNK_SIZE, check_size
 
-__all__ = ["RING_DEPTH", "RING_PIECE", "ByteSource", "Consumer", "pump"]
+__all__ = ["RING_DEPTH", "RING_PIECE", "ByteSource", "Consumer", "at_most", "pump"]
 
 #: Bytes of one ring buffer: a multiple of every ``O_DIRECT`` alignment, and large enough that
 #: the per-buffer hand-offs (three thread wake-ups) cost nothing next to the bytes.
@@ -173,21 +174,29 @@ class _Ring:
             self._free.put(index)
 
 
+def at_most(limit: int, what: str = "blob") -> Callable[[int], None]:
+    """The size check of :func:`pump` for a plain limit: ``PayloadTooLargeError`` naming
+    ``what`` past ``limit`` bytes."""
+    return functools.partial(check_size, what, maximum=limit)
+
+
 def pump(
     source: ByteSource,
     consumers: Sequence[Consumer],
     *,
-    limit: int,
-    what: str = "blob",
+    check: Callable[[int], None],
     piece: int = RING_PIECE,
     depth: int = RING_DEPTH,
 ) -> int:
     """Read ``source`` to its end through a ring of buffers; every consumer sees every byte,
     in order, on its own thread. Blocking: run it on a worker thread. Returns the byte count.
 
+    ``check`` is called with the running total after each buffer is filled and raises when it
+    is too much (:func:`at_most`, or a caller's own rule, such as an upload session's); the
+    buffer that crossed the line is never handed to a consumer.
+
     Raises:
-        PayloadTooLargeError: more than ``limit`` bytes (named ``what``); the excess is never
-            handed to a consumer.
+        PayloadTooLargeError: (or what ``check`` raises) too many bytes.
         BaseException: the first error of a consumer, or what ``source.readinto`` raised.
     """
     ring = _Ring(consumers, piece, depth)
@@ -201,7 +210,7 @@ def pump(
             filled, stopped = _fill(source, buffer)
             total += filled
             try:
-                check_size(what, total, limit)
+                check(total)
             except BaseException:
                 ring.give_back(index)
                 raise

@@ -16,7 +16,7 @@ from tests.sources import ChunkedSource
 
 from artifact_store.errors import PayloadTooLargeError
 from artifact_store.kernels.digest import DigestPair, digest_source
-from artifact_store.kernels.ring import ByteSource, pump
+from artifact_store.kernels.ring import ByteSource, at_most, pump
 from artifact_store.kernels.threads import in_own_thread
 
 
@@ -65,7 +65,9 @@ def test_every_consumer_sees_every_byte_in_order(
     data: bytes, step: int | None, piece: int, depth: int, consumers: int
 ) -> None:
     sinks = [Collect() for _ in range(consumers)]
-    total = pump(ChunkedSource(data, step), sinks, limit=len(data), piece=piece, depth=depth)
+    total = pump(
+        ChunkedSource(data, step), sinks, check=at_most(len(data)), piece=piece, depth=depth
+    )
     assert total == len(data)
     for sink in sinks:
         assert sink.data == data
@@ -76,14 +78,14 @@ def test_every_consumer_sees_every_byte_in_order(
 
 def test_an_empty_source_hands_nothing_over() -> None:
     sink = Collect()
-    assert pump(ChunkedSource(b""), [sink], limit=0) == 0
+    assert pump(ChunkedSource(b""), [sink], check=at_most(0)) == 0
     assert sink.pieces == []
 
 
 def test_more_than_the_limit_is_refused_before_a_consumer_sees_it() -> None:
     sink = Collect()
     with pytest.raises(PayloadTooLargeError):
-        pump(ChunkedSource(b"x" * 1000), [sink], limit=999, piece=100)
+        pump(ChunkedSource(b"x" * 1000), [sink], check=at_most(999), piece=100)
     assert len(sink.data) <= 900
 
 
@@ -99,7 +101,7 @@ def test_a_consumer_error_stops_the_pump_and_is_raised() -> None:
     source = ChunkedSource(b"y" * 100_000)
     other = Collect()
     with pytest.raises(OSError, match="No space"):
-        pump(source, [other, broken], limit=10**9, piece=1000, depth=2)
+        pump(source, [other, broken], check=at_most(10**9), piece=1000, depth=2)
     assert source.offset < 100_000  # it stopped reading soon after the error
     assert b"".join(other.pieces) == b"y" * len(other.data)
 
@@ -107,7 +109,12 @@ def test_a_consumer_error_stops_the_pump_and_is_raised() -> None:
 def test_a_source_error_is_raised_after_the_consumers_ended() -> None:
     sink = Collect(delay=0.01)
     with pytest.raises(ConnectionResetError):
-        pump(ChunkedSource(b"z" * 10_000, step=500, fail_at=3000), [sink], limit=10**9, piece=1000)
+        pump(
+            ChunkedSource(b"z" * 10_000, step=500, fail_at=3000),
+            [sink],
+            check=at_most(10**9),
+            piece=1000,
+        )
     assert sink.data == b"z" * 3000  # what was read before the failure was consumed, in order
 
 
@@ -116,7 +123,12 @@ def test_what_arrived_before_a_source_error_is_handed_on() -> None:
     session keeps them), then the error is raised."""
     sinks = [Collect(), Collect()]
     with pytest.raises(ConnectionResetError):
-        pump(ChunkedSource(b"w" * 5000, step=300, fail_at=800), sinks, limit=10**9, piece=1000)
+        pump(
+            ChunkedSource(b"w" * 5000, step=300, fail_at=800),
+            sinks,
+            check=at_most(10**9),
+            piece=1000,
+        )
     assert [s.data for s in sinks] == [b"w" * 900, b"w" * 900]
 
 
@@ -132,7 +144,7 @@ def test_a_slow_consumer_bounds_what_is_read_ahead() -> None:
         time.sleep(0.005)
         seen += len(view)
 
-    pump(source, [slow, Collect()], limit=10**9, piece=1000, depth=3)
+    pump(source, [slow, Collect()], check=at_most(10**9), piece=1000, depth=3)
     assert max(read_ahead) <= 3 * 1000
 
 
@@ -196,7 +208,9 @@ async def test_a_cancelled_pump_ends_its_threads() -> None:
     source = Endless()
     task = asyncio.create_task(
         in_own_thread(
-            lambda: pump(source, [Collect()], limit=10**9, piece=64), cancel=source.cancel, name="t"
+            lambda: pump(source, [Collect()], check=at_most(10**9), piece=64),
+            cancel=source.cancel,
+            name="t",
         )
     )
     await asyncio.sleep(0.1)
