@@ -17,7 +17,15 @@ from typing import Final
 from artifact_store.blobstore.fsops import FsOps
 from artifact_store.kernels.limits import CHUNK_SIZE
 
-__all__ = ["DIRECT_ALIGN", "DirectSink", "DirectWriter", "DropBehind", "Flusher", "write_all"]
+__all__ = [
+    "DIRECT_ALIGN",
+    "DirectSink",
+    "DirectWriter",
+    "DropBehind",
+    "Flusher",
+    "enable_direct",
+    "write_all",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +122,16 @@ def write_all(fs: FsOps, fd: int, data: bytes | memoryview) -> None:
         if written <= 0:
             raise OSError(errno.EIO, "write made no progress")
         view = view[written:]
+
+
+def enable_direct(fs: FsOps, fd: int) -> bool:
+    """Turn ``O_DIRECT`` on for ``fd``; False (and buffered writes) where the filesystem
+    refuses it (tmpfs before Linux 6.6, some FUSE filesystems)."""
+    try:
+        fs.set_direct_io(fd, True)
+    except OSError:
+        return False
+    return True
 
 
 class DirectWriter:

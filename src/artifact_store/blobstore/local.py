@@ -90,6 +90,7 @@ from artifact_store.blobstore._direct import (
     DirectWriter,
     DropBehind,
     Flusher,
+    enable_direct,
     write_all,
 )
 from artifact_store.blobstore.base import BlobInfo, FileRegion, PutResult
@@ -287,10 +288,8 @@ class LocalBlobWriter:
             return True
         if self._size or self._state != "open" or self._store.write != "direct":
             return False
-        try:
-            self._fs.set_direct_io(self._fd, True)
-        except OSError:
-            return False  # tmpfs before Linux 6.6, some FUSE filesystems: stay buffered
+        if not enable_direct(self._fs, self._fd):
+            return False
         if aligned:
             self._aligned = DirectWriter(self._fs, self._fd)
         else:
@@ -435,10 +434,8 @@ class LocalStagedWriter:
     def _start_direct(self) -> DirectWriter | None:
         if self._store.write != "direct" or self._size % DIRECT_ALIGN:
             return None
-        try:
-            self._fs.set_direct_io(self._fd, True)
-        except OSError:
-            return None  # tmpfs before Linux 6.6, some FUSE filesystems: stay buffered
+        if not enable_direct(self._fs, self._fd):
+            return None
         return DirectWriter(self._fs, self._fd)
 
     async def sync(self) -> int:
